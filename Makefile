@@ -1,0 +1,44 @@
+# The README's commands: `make run`, `make test`, and `make bench`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MODULES := crm_core crm_marketing crm_service crm_survey crm_loyalty
+
+# make run
+DB ?= crm
+PORT ?= 8000
+# make test: auto (PostgreSQL when reachable, else SQLite), postgresql or sqlite
+BACKEND ?= auto
+
+export TRYTOND_CONFIG := $(CURDIR)/trytond.conf
+export CRM_MODULES := $(MODULES)
+
+.PHONY: run test bench install web clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@echo "==> Installing Python packages into $(VENV)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -r requirements.txt
+	@$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+web: web/sao/.installed
+
+web/sao/.installed: web/package.json tools/install-sao.sh
+	@tools/install-sao.sh
+
+run: install web
+	@DB=$(DB) PORT=$(PORT) tools/run.sh
+
+test: install web
+	@BACKEND=$(BACKEND) $(PY) tools/run_tests.py
+
+bench: install
+	@$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) web/sao .cache var
