@@ -1,0 +1,431 @@
+# This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+"""Tools for the browser tests: database, trytond server, Chromium and sao
+
+BrowserTestCase prepares a database with the CRM modules (cached under
+.cache/browser), starts trytond serving sao on a free port, starts headless
+Chromium and logs into sao as admin; `self.sao` (a Sao) drives the client.
+Decorate the tests with @artifacts_on_failure to save a screenshot, the page
+source, the browser console and the server log under var/test-artifacts.
+
+The DOM of sao 8.0 that the tests rely on:
+
+- login: a `.login-dialog` modal with `[name=database]` (an input, readonly
+  when the server lists a single database, or a select; both have
+  id=database) and `input#login`; submitting asks the password in an
+  `.ask-dialog` modal: `input[name=password]`, Enter submits.
+- menu: `#menu` holds a flat tree table, one `#menu tbody > tr` per shown
+  entry, its name in `div.column-char` (text and title), its depth in the
+  `margin-left: <depth>em` of `span.expander > img`. A click on the row
+  expands it (never collapses) and opens its action if any; a click on
+  `span.expander` toggles it. Names repeat ("Configuration"): find a row by
+  its path (Sao.menu).
+- tabs: `#tablist > li` (`.active` for the current one); its link
+  `a[aria-controls=<pane id>]` holds `span[title="CRM / Configuration"]`
+  (root menu / action name) and `button.close`. The panes are
+  `#tabcontent > .tab-pane` and `#tabcontent[data-view-type]` is the view
+  type of the active tab (tree, form, graph, calendar...).
+- list: `table.tree` in the pane, rows `tbody > tr`; the action domains are
+  the tabs `.tab-domain .nav-tabs > li > a` (with a `.badge` count); the
+  search entry is `input[placeholder=Search]`.
+- form: `div.form` in the pane; notebook pages are
+  `.form-notebook > ul.nav-tabs > li > a`; fields are `[name=<field>]`
+  inputs; the toolbar buttons have a title ("New", "Save", "Reload/Undo"...)
+  and its dropdown entries an id (`#new_`, `#save`, `#reload`, `#delete_`).
+"""
+import contextlib
+import functools
+import hashlib
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.common.exceptions import (
+    NoSuchElementException, StaleElementReferenceException)
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / 'trytond.conf'
+BIN = Path(sys.executable).parent
+SAO = ROOT / 'web' / 'sao'
+CACHE = ROOT / '.cache' / 'browser'
+ARTIFACTS = ROOT / 'var' / 'test-artifacts'
+MODULES = [
+    'crm_core', 'crm_marketing', 'crm_service', 'crm_survey', 'crm_loyalty']
+DATABASE = 'crm'
+LOGIN = 'admin'
+PASSWORD = 'Crm-Browser-Test-0'
+EMAIL = 'admin@example.com'
+CHROMIUM = Path('/usr/bin/chromium')
+CHROMEDRIVER = Path('/usr/bin/chromedriver')
+CHROMIUM_FLAGS = [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+    '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync',
+    # Wide enough for sao to show the menu beside the tabs
+    '--window-size=1400,1000',
+    ]
+
+
+def trytond_config(directory, **sections):
+    """Return the arguments to run trytond on SQLite in directory
+
+    trytond reads the configuration files over the environment
+    (TRYTOND_* variables do not override trytond.conf) so the test options
+    are written to a second file.
+    """
+    sections.setdefault('database', {}).update(
+        uri='sqlite://', path=directory)
+    path = Path(directory) / 'test.conf'
+    path.write_text(''.join(
+            f'[{section}]\n' + ''.join(f'{k} = {v}\n' for k, v in o.items())
+            for section, o in sections.items()))
+    return ['-c', CONFIG, path]
+
+
+def cache_key():
+    "Return a hash of the modules, the addons and requirements.txt"
+    digest = hashlib.sha256(' '.join(MODULES).encode())
+    files = sorted(
+        p for p in (ROOT / 'addons').rglob('*')
+        if p.is_file() and '__pycache__' not in p.parts)
+    for path in files + [ROOT / 'requirements.txt']:
+        digest.update(str(path.relative_to(ROOT)).encode() + b'\0')
+        digest.update(path.read_bytes() + b'\0')
+    return digest.hexdigest()[:16]
+
+
+def prepare_database(directory, name=DATABASE):
+    "Create the database name in directory with the CRM modules activated"
+    directory = Path(directory)
+    path = directory / f'{name}.sqlite'
+    cached = CACHE / f'{cache_key()}.sqlite'
+    if cached.exists():
+        shutil.copyfile(cached, path)
+    else:
+        passfile = directory / 'password'
+        passfile.write_text(PASSWORD)
+        path.touch()
+        process = subprocess.run([
+                BIN / 'trytond-admin', *trytond_config(directory),
+                '-d', name, '-u', *MODULES, '--activate-dependencies',
+                '--email', EMAIL],
+            env={**os.environ, 'TRYTONPASSFILE': str(passfile)},
+            cwd=ROOT, capture_output=True, text=True, timeout=600)
+        if process.returncode:
+            raise RuntimeError(
+                f'trytond-admin failed ({process.returncode}):\n'
+                + (process.stdout + process.stderr)[-5000:])
+        CACHE.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=CACHE, delete=False) as tmp:
+            shutil.copyfile(path, tmp.name)
+        os.replace(tmp.name, cached)
+        for old in CACHE.glob('*.sqlite'):
+            if old != cached:
+                old.unlink(missing_ok=True)
+    with contextlib.closing(sqlite3.connect(path)) as connection, \
+            connection:
+        # No "Module Configuration" wizard at first login
+        connection.execute(
+            "UPDATE ir_module_config_wizard_item SET state = 'done'")
+    return path
+
+
+def free_port():
+    "Return a free TCP port on the loopback"
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    "A trytond server of the database name serving sao on a free port"
+
+    def __init__(self, directory, name=DATABASE):
+        self.directory = Path(directory)
+        self.name = name
+        self.port = free_port()
+        self.url = f'http://127.0.0.1:{self.port}/'
+        self.log_path = self.directory / 'trytond.log'
+        self.process = None
+
+    def start(self, timeout=60):
+        "Start the server and wait until it answers HTTP"
+        config = trytond_config(self.directory, web={
+                'listen': f'127.0.0.1:{self.port}', 'root': SAO})
+        with open(self.log_path, 'wb') as log:
+            self.process = subprocess.Popen(
+                [BIN / 'trytond', *config, '-d', self.name],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f'trytond exited with {self.process.returncode}:\n'
+                    + self.log())
+            try:
+                with urllib.request.urlopen(self.url, timeout=2):
+                    return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        raise RuntimeError(
+            f'trytond does not answer on {self.url}:\n' + self.log())
+
+    def stop(self):
+        "Stop the server"
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self, size=5000):
+        "Return the end of the server log"
+        try:
+            return self.log_path.read_text(errors='replace')[-size:]
+        except FileNotFoundError:
+            return ''
+
+
+def require_browser():
+    """Raise SkipTest if Chromium or its driver is missing
+
+    With CRM_REQUIRE_BROWSER set, a missing browser is an error instead.
+    """
+    missing = [str(p) for p in [CHROMIUM, CHROMEDRIVER] if not p.exists()]
+    if missing:
+        reason = f"missing {', '.join(missing)} (apt install chromium " \
+            "chromium-driver)"
+        if os.environ.get('CRM_REQUIRE_BROWSER', '0') != '0':
+            raise RuntimeError(f'{reason} and CRM_REQUIRE_BROWSER is set')
+        raise unittest.SkipTest(reason)
+
+
+def chromium(directory):
+    "Return a headless Chromium driver with its profile in directory"
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f'--user-data-dir={Path(directory) / "chromium"}')
+    options.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
+    return webdriver.Chrome(
+        service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def save_artifacts(driver, name, server=None):
+    "Save screenshot, page source, console and server log; return the paths"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    base = ARTIFACTS / (
+        re.sub(r'[^\w.-]+', '_', name) + time.strftime('-%Y%m%d-%H%M%S'))
+    paths = []
+
+    def save(suffix, write):
+        path = base.with_name(base.name + suffix)
+        try:
+            write(path)
+        except Exception as exception:
+            path = f'{path} not saved: {exception!r}'
+        paths.append(str(path))
+
+    save('.png', lambda p: driver.get_screenshot_as_file(str(p)))
+    save('.html', lambda p: p.write_text(driver.page_source))
+    save('.console.log', lambda p: p.write_text(''.join(
+                f"{e['level']} {e['message']}\n"
+                for e in driver.get_log('browser'))))
+    if server:
+        save('.trytond.log', lambda p: shutil.copyfile(server.log_path, p))
+    return paths
+
+
+@contextlib.contextmanager
+def artifacts(driver, name, server=None):
+    "Save the artifacts and name them in the error if the block fails"
+    try:
+        yield
+    except unittest.SkipTest:
+        raise
+    except Exception as exception:
+        paths = save_artifacts(driver, name, server)
+        message = f'{type(exception).__name__}: {exception}\n' \
+            'Artifacts:\n' + ''.join(f'  {p}\n' for p in paths)
+        if server:
+            log = [line for line in server.log(20000).splitlines()
+                if ' INFO werkzeug ' not in line]  # no access log
+            message += 'Server log (end, no access log):\n' \
+                + '\n'.join(log[-30:])
+        raise AssertionError(message) from exception
+
+
+def artifacts_on_failure(method):
+    "Decorate a test method of BrowserTestCase to save artifacts on failure"
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with artifacts(self.driver, self.id(), self.server):
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
+# Return the menu row of arguments[0] (a path of names) or null
+_MENU_ROW = '''
+const rows = Array.from(document.querySelectorAll('#menu tbody > tr'));
+let index = -1;
+for (const [depth, name] of arguments[0].entries()) {
+    let found = -1;
+    for (let i = index + 1; i < rows.length; i++) {
+        const image = rows[i].querySelector('.expander > img');
+        const level = parseFloat(image && image.style.marginLeft) || 0;
+        if (level < depth) {
+            break;
+        }
+        const cell = rows[i].querySelector('.column-char');
+        if (level == depth && cell && cell.textContent.trim() == name) {
+            found = i;
+            break;
+        }
+    }
+    if (found < 0) {
+        return null;
+    }
+    index = found;
+}
+return rows[index];
+'''
+
+
+class Sao:
+    "Drive sao in a Selenium driver"
+
+    def __init__(self, driver, timeout=20):
+        self.driver = driver
+        self.timeout = timeout
+
+    def wait(self, condition, message='', timeout=None):
+        "Wait until condition(driver) is true and return its value"
+        return WebDriverWait(
+            self.driver, timeout or self.timeout,
+            ignored_exceptions=[
+                NoSuchElementException, StaleElementReferenceException],
+            ).until(condition, message)
+
+    def visible(self, selector, parent=None):
+        "Wait for the first visible element matching the CSS selector"
+        def find(driver):
+            for element in (parent or driver).find_elements(
+                    By.CSS_SELECTOR, selector):
+                if element.is_displayed():
+                    return element
+        return self.wait(find, f'no visible {selector!r}')
+
+    def login(self, url, database=DATABASE, login=LOGIN, password=PASSWORD):
+        "Open sao at url, log in and wait for the menu"
+        self.driver.get(url)
+        dialog = self.visible('.login-dialog')
+        field = self.visible('[name=database]', dialog)
+        if field.tag_name == 'select':
+            Select(field).select_by_value(database)
+        elif not field.get_attribute('value'):
+            field.send_keys(database)
+        self.visible('#login', dialog).send_keys(login, Keys.ENTER)
+        self.visible('.ask-dialog input[name=password]').send_keys(
+            password, Keys.ENTER)
+        self.visible('#menu .column-char')
+
+    def menu(self, *path):
+        "Return the menu row of path, expanding its parents"
+        for i in range(1, len(path) + 1):
+            row = self.wait(
+                lambda driver: driver.execute_script(_MENU_ROW, path[:i]),
+                f'no menu {" > ".join(path[:i])!r}')
+            if i < len(path):
+                row.find_element(By.CSS_SELECTOR, '.column-char').click()
+        return row
+
+    def open(self, *path, name=None):
+        "Open the menu path and return the pane of its tab"
+        self.menu(*path).find_element(By.CSS_SELECTOR, '.column-char').click()
+        return self.tab(name or path[-1])
+
+    def tab(self, name):
+        "Wait for the active tab to be name and return its pane"
+        def active(driver):
+            link = driver.find_element(
+                By.CSS_SELECTOR, '#tablist > li.active > a')
+            title = link.find_element(
+                By.CSS_SELECTOR, 'span[title]').get_attribute('title')
+            if title == name or title.endswith(' / ' + name):
+                pane = driver.find_element(
+                    By.ID, link.get_attribute('aria-controls'))
+                if pane.is_displayed():
+                    return pane
+        return self.wait(active, f'no active tab {name!r}')
+
+    def close_tabs(self):
+        "Close all the tabs"
+        selector = '#tablist > li > a > button.close'
+        while buttons := self.driver.find_elements(By.CSS_SELECTOR, selector):
+            buttons[-1].click()
+            self.wait(
+                lambda driver: len(driver.find_elements(
+                        By.CSS_SELECTOR, selector)) < len(buttons),
+                'a tab does not close')
+
+    def view(self, pane, type_):
+        "Wait for the active tab to show a view of type_ and return it"
+        selector = {'tree': 'table.tree', 'form': 'div.form'}[type_]
+        self.wait(
+            lambda driver: driver.find_element(By.ID, 'tabcontent')
+            .get_attribute('data-view-type') == type_,
+            f'active tab has no {type_} view')
+        return self.visible(selector, pane)
+
+    def pages(self, form):
+        "Return the names of the notebook pages of the form"
+        return [a.text.strip() for a in form.find_elements(
+                By.CSS_SELECTOR, '.form-notebook > ul.nav-tabs > li > a')]
+
+
+class BrowserTestCase(unittest.TestCase):
+    """A prepared database, a trytond server and sao logged in as admin
+
+    The tests of a class share them; each test starts with no tab open.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        require_browser()
+        directory = tempfile.TemporaryDirectory(prefix='crm-browser-')
+        cls.addClassCleanup(directory.cleanup)
+        cls.directory = Path(directory.name)
+        prepare_database(cls.directory)
+        cls.server = Server(cls.directory)
+        cls.addClassCleanup(cls.server.stop)
+        cls.server.start()
+        cls.driver = chromium(cls.directory)
+        cls.addClassCleanup(cls.driver.quit)
+        cls.sao = Sao(cls.driver)
+        with artifacts(cls.driver, f'{cls.__qualname__}.login', cls.server):
+            cls.sao.login(cls.server.url)
+
+    def setUp(self):
+        super().setUp()
+        with artifacts(self.driver, f'{self.id()}.setUp', self.server):
+            self.sao.close_tabs()

@@ -1,0 +1,680 @@
+#!/usr/bin/env python3
+# This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+"""Load demo data into a database where the crm_* modules are activated.
+
+    .venv/bin/python tools/demo_data.py -c trytond.conf -d <database>
+
+The script is idempotent: every record is looked up by a natural key
+(company name, party name, product code, sale/opportunity reference) and only
+created when missing, so it can be run again safely. The admin password of
+the demo logins is CRM_ADMIN_PASSWORD or 'admin'.
+"""
+import argparse
+import datetime as dt
+import os
+import random
+import sys
+import time
+from decimal import Decimal
+
+CRM_MODULES = [
+    'crm_core', 'crm_marketing', 'crm_service', 'crm_survey', 'crm_loyalty']
+COMPANY = 'Aurora Trading Ltd'
+DOMAIN = 'aurora-trading.ie'
+SALE_REF = 'DEMO-S%02d'
+OPPORTUNITY_REF = 'DEMO-O%02d'
+N_SALES, N_QUOTATIONS, N_DRAFT_INVOICES, N_UNSHIPPED = 15, 3, 3, 4
+
+COUNTRIES = {
+    'IE': 'Ireland', 'BG': 'Bulgaria', 'RU': 'Russia', 'CN': 'China',
+    'IL': 'Israel', 'DE': 'Germany', 'FR': 'France', 'GB': 'United Kingdom',
+    'US': 'United States',
+    }
+# Customers per country: country, language, e-mail TLD, free mail domain,
+# mobile pattern (# is a digit), cities (name, postal code, phone pattern,
+# street pattern) and parties "name; e-mail slug[; contact person; login]":
+# companies have a contact person, individuals a free mail address.
+MARKETS = [
+    ('BG', 'bg', 'bg', 'abv.bg', '+359 88 ### ####', [
+            ('София', '1000', '+359 2 ### ####', 'бул. „Витоша“ %d'),
+            ('Пловдив', '4000', '+359 32 ### ###', 'ул. „Иван Вазов“ %d')],
+        """Петров и синове ООД; petrov-sinove; Георги Петров; g.petrov
+        Балкан Логистик ЕООД; balkan-logistic; Николай Стоянов; n.stoyanov
+        Витоша Трейд АД; vitosha-trade; Елена Маринова; e.marinova
+        Марица Агро ООД; maritsa-agro; Стефан Колев; s.kolev
+        Иван Георгиев; ivan.georgiev
+        Мария Димитрова; maria.dimitrova"""),
+    ('RU', 'ru', 'ru', 'mail.ru', '+7 916 ###-##-##', [
+            ('Москва', '125009', '+7 495 ###-##-##', 'ул. Тверская, д. %d'),
+            ('Санкт-Петербург', '191186', '+7 812 ###-##-##',
+                'Невский проспект, д. %d')],
+        """ООО «Северный ветер»; severny-veter; Алексей Иванов; a.ivanov
+        АО «Уральские металлы»; ural-metal; Сергей Волков; s.volkov
+        ООО «Невская торговля»; nevskaya-tk; Ольга Соколова; o.sokolova
+        ЗАО «Сибирский кедр»; sibkedr; Дмитрий Попов; d.popov
+        Наталья Кузнецова; natalya.kuznetsova
+        Андрей Смирнов; andrey.smirnov"""),
+    ('CN', 'zh_CN', 'cn', 'qq.com', '+86 138 #### ####', [
+            ('上海', '200040', '+86 21 #### ####', '南京西路%d号'),
+            ('北京', '100006', '+86 10 #### ####', '王府井大街%d号')],
+        """上海明珠贸易有限公司; mingzhu-trade; 陈静; chen.jing
+        北京长城科技有限公司; greatwall-tech; 张伟; zhang.wei
+        上海东方电子有限公司; dongfang-dz; 刘洋; liu.yang
+        北京华夏物流有限公司; huaxia-logistics; 赵敏; zhao.min
+        王芳; wangfang88
+        李强; liqiang66"""),
+    ('IL', 'he', 'co.il', 'walla.co.il', '+972 52-###-####', [
+            ('תל אביב-יפו', '6473921', '+972 3-###-####', 'רחוב דיזנגוף %d'),
+            ('חיפה', '3303121', '+972 4-###-####', 'שדרות הנשיא %d')],
+        """כרמל טכנולוגיות בע״מ; carmel-tech; אבי לוי; avi
+        גלבוע תעשיות בע״מ; gilboa-ind; מיכל פרץ; michal
+        ים המלח יבוא ויצוא בע״מ; deadsea-trade; רון אברהם; ron
+        נגב אנרגיה בע״מ; negev-energy; שירה ביטון; shira
+        יוסי כהן; yossi.cohen
+        נועה מזרחי; noa.mizrahi"""),
+    ('DE', 'de', 'de', 'web.de', '+49 151 ########', [
+            ('Berlin', '10115', '+49 30 ########', 'Friedrichstraße %d'),
+            ('München', '80331', '+49 89 #######', 'Maximilianstraße %d')],
+        """Müller & Söhne GmbH; mueller-soehne; Jürgen Müller; j.mueller
+        Rheinwerk Handels AG; rheinwerk; Katrin Schäfer; k.schaefer
+        Bäckerei Weiß KG; baeckerei-weiss; Lukas Weiß; l.weiss
+        Anna Schmidt; anna.schmidt
+        Günter Fischer; guenter.fischer"""),
+    ('FR', 'fr', 'fr', 'orange.fr', None, [
+            ('Paris', '75008', '+33 1 ## ## ## ##', '%d boulevard Haussmann'),
+            ('Lyon', '69002', '+33 4 ## ## ## ##', '%d rue de la République')],
+        """Boulangerie Dupont SARL; dupont-boulangerie; Émilie Dupont; e.dupont
+        Société Lyonnaise de Mécanique; slm-lyon; François Moreau; f.moreau
+        Château Lafleur SAS; chateau-lafleur; Hélène Girard; h.girard
+        Céline Lefèvre; celine.lefevre
+        Jérôme Bernard; jerome.bernard"""),
+    ('GB', 'en', 'co.uk', 'btinternet.com', None, [
+            ('London', 'EC1A 1BB', '+44 20 7### ####', '%d Aldersgate'),
+            ('Manchester', 'M1 1AE', '+44 161 ### ####', '%d Deansgate')],
+        """Thames Valley Supplies Ltd; thamesvalley; Oliver Smith; oliver
+        Pennine Engineering plc; pennine-eng; Charlotte Brown; charlotte
+        Oxford Book Traders Ltd; oxbooks; Harry Wilson; harry
+        Amelia Taylor; amelia.taylor
+        George Evans; george.evans"""),
+    ('US', 'en', 'com', 'gmail.com', None, [
+            ('New York', '10001', '+1 212 5## ####', '%d Madison Avenue'),
+            ('Chicago', '60601', '+1 312 5## ####', '%d North Michigan Ave')],
+        """Redwood Outfitters Inc.; redwood-outfitters; John Miller; jmiller
+        Hudson River Foods LLC; hudsonriverfoods; Emily Johnson; ejohnson
+        Great Lakes Hardware Co.; greatlakeshw; Michael Davis; mdavis
+        Sarah Williams; sarah.williams
+        David Garcia; david.garcia"""),
+    ]
+# team: [(employee, role, capacity, login)]
+TEAMS = {
+    'Inside Sales': [("Sarah O'Connor", 'manager', None, None),
+        ('Maria Ivanova', 'salesperson', 25, 'maria'),
+        ('Daniel Weber', 'salesperson', 20, None)],
+    'Field Sales': [('Thomas Müller', 'manager', None, None),
+        ('Li Wei', 'salesperson', 15, 'li'),
+        ('Yael Cohen', 'salesperson', 15, None)],
+    }
+USER_GROUPS = ['CRM User', 'Sales', 'Sale Opportunity']
+# (code, name, type, list price, cost price, stock quantity)
+PRODUCTS = [
+    ('AUR-101', 'Espresso Machine Barista', 'goods', '649.00', '410.00', 40),
+    ('AUR-102', 'Ergonomic Office Chair', 'goods', '289.00', '165.00', 60),
+    ('AUR-103', 'Height-Adjustable Desk', 'goods', '499.00', '310.00', 25),
+    ('AUR-104', 'LED Desk Lamp', 'goods', '49.90', '21.50', 200),
+    ('AUR-105', '27" 4K Monitor', 'goods', '379.00', '255.00', 50),
+    ('AUR-106', 'Wireless Headset', 'goods', '129.00', '68.00', 120),
+    ('AUR-107', 'Mechanical Keyboard', 'goods', '99.00', '47.00', 150),
+    ('AUR-108', 'Conference Speakerphone', 'goods', '219.00', '132.00', 30),
+    ('AUR-109', 'Copy Paper A4, 5 Reams', 'goods', '24.50', '14.20', 500),
+    ('AUR-201', 'On-site Installation', 'service', '85.00', '40.00', 0),
+    ('AUR-202', 'Annual Support Contract', 'service', '990.00', '300.00', 0),
+    ]
+# (description, state, employee, started days ago, product, quantity)
+OPPORTUNITIES = [
+    ('Office refurbishment, 40 desks', 'opportunity', 'Maria Ivanova', 20,
+        'AUR-102', 40),
+    ('Coffee corner for the new office', 'opportunity', 'Li Wei', 12,
+        'AUR-101', 3),
+    ('Headsets for the call centre', 'opportunity', 'Daniel Weber', 30,
+        'AUR-106', 60),
+    ('Meeting rooms audio', 'opportunity', 'Yael Cohen', 9, 'AUR-108', 8),
+    ('Yearly paper supply', 'converted', 'Maria Ivanova', 45, 'AUR-109', 150),
+    ('Standing desks trial', 'lost', 'Li Wei', 60, 'AUR-103', 5),
+    ('Trade fair enquiry', 'lead', 'Daniel Weber', 3, 'AUR-107', 20),
+    ('Web form: monitors', 'lead', 'Yael Cohen', 2, 'AUR-105', 12),
+    ('Referral: support contract', 'lead', 'Maria Ivanova', 5, 'AUR-202', 1),
+    ('Showroom furniture', 'opportunity', 'Li Wei', 15, 'AUR-103', 10),
+    ]
+
+
+Model = None  # proteus.Model, bound by connect() once trytond is configured
+
+
+def step(message):
+    "Print a progress line"
+    print('==> Demo data: %s' % message, flush=True)
+
+
+def get_or_create(model, domain, **values):
+    "Return the first record matching domain, created from values if none"
+    Record = Model.get(model)
+    records = Record.find(domain, limit=1)
+    if not records:
+        records = [Record(**values)]
+        records[0].save()
+    return records[0]
+
+
+def phone(pattern, rng):
+    "Fill the # of pattern with digits that make a valid number"
+    return ''.join(str(rng.randint(2, 9)) if c == '#' else c for c in pattern)
+
+
+def get_lang(code):
+    "Return the ir.lang of code"
+    Lang = Model.get('ir.lang')
+    lang, = Lang.find([('code', '=', code)], limit=1)
+    return lang
+
+
+def setup_base(config):
+    "Create the countries, the Hebrew language and the euro currency"
+    step('countries, languages and currency…')
+    for code, name in COUNTRIES.items():
+        get_or_create('country.country', [('code', '=', code)],
+            code=code, name=name)
+    Lang = Model.get('ir.lang')
+    with config.set_context(active_test=False):
+        hebrew = Lang.find([('code', '=', 'he')])
+    if not hebrew:
+        Lang(name='Hebrew', code='he', direction='rtl', date='%d/%m/%Y').save()
+    elif not hebrew[0].active:
+        hebrew[0].active = True
+        hebrew[0].save()
+    return get_or_create('currency.currency', [('code', '=', 'EUR')],
+        code='EUR', name='Euro', symbol='€', numeric_code='978',
+        rounding=Decimal('0.01'), digits=2)
+
+
+def setup_company(config, currency):
+    "Create the company and make it the current company of admin"
+    step('company %s…' % COMPANY)
+    Company = Model.get('company.company')
+    Party = Model.get('party.party')
+    User = Model.get('res.user')
+    Country = Model.get('country.country')
+    companies = Company.find([('party.name', '=', COMPANY)], limit=1)
+    if companies:
+        company, = companies
+    else:
+        party = Party(name=COMPANY, lang=get_lang('en'))
+        party.addresses[0].street = '12 Grand Canal Street Lower'
+        party.addresses[0].postal_code = 'D02 H210'
+        party.addresses[0].city = 'Dublin'
+        party.addresses[0].country, = Country.find([('code', '=', 'IE')])
+        party.contact_mechanisms.new(type='phone', value='+353 1 555 0140')
+        party.contact_mechanisms.new(type='email', value='info@' + DOMAIN)
+        party.contact_mechanisms.new(
+            type='website', value='https://www.' + DOMAIN)
+        party.save()
+        company = Company(party=party, currency=currency,
+            timezone='Europe/Dublin')
+        company.save()
+    admin = User(config.user)
+    if company not in admin.companies:
+        admin.companies.append(Company(company.id))
+    admin.company = company
+    admin.save()
+    # as company.tests.tools.create_company: reload the user preferences
+    config._context = User.get_preferences(True, {})
+    return company
+
+
+def setup_accounting(company, today):
+    "Create chart of accounts, fiscal year and tax; return the payment term"
+    from trytond.modules.account.tests.tools import (
+        create_chart, create_fiscalyear, create_tax, get_accounts)
+    from trytond.modules.account_invoice.tests.tools import (
+        set_fiscalyear_invoice_sequences)
+    step('chart of accounts, fiscal year %s, tax…' % today.year)
+    Account = Model.get('account.account')
+    FiscalYear = Model.get('account.fiscalyear')
+    Tax = Model.get('account.tax')
+    PaymentTerm = Model.get('account.invoice.payment_term')
+    if not Account.find([('company', '=', company.id)], limit=1):
+        create_chart(company)
+    accounts = get_accounts(company)
+    if not FiscalYear.find([
+                ('company', '=', company.id),
+                ('start_date', '<=', today),
+                ('end_date', '>=', today),
+                ]):
+        fiscalyear = create_fiscalyear(company, (
+                dt.date(today.year, 1, 1), dt.date(today.year, 12, 31)))
+        set_fiscalyear_invoice_sequences(fiscalyear)
+        fiscalyear.save()
+        fiscalyear.click('create_period')
+    taxes = Tax.find([('name', '=', 'VAT 23%'), ('company', '=', company.id)])
+    if taxes:
+        tax, = taxes
+    else:
+        tax = create_tax(Decimal('.23'), company)
+        tax.name = tax.description = 'VAT 23%'
+        tax.save()
+    ModelData = Model.get('ir.model.data')
+    term = PaymentTerm(ModelData.get_id(
+            'account_invoice.payment_term_net30', {}))
+    return accounts, tax, term
+
+
+def setup_teams(config, company):
+    "Create employees, the sales teams and the logins of two salespeople"
+    step('employees, sales teams and users…')
+    Employee = Model.get('company.employee')
+    Party = Model.get('party.party')
+    Team = Model.get('crm.team')
+    User = Model.get('res.user')
+    Group = Model.get('res.group')
+    Company = Model.get('company.company')
+    employees = {}
+    for team_name, members in TEAMS.items():
+        manager = None
+        for name, role, capacity, login in members:
+            found = Employee.find([
+                    ('party.name', '=', name), ('company', '=', company.id)])
+            if found:
+                employee, = found
+            else:
+                email = '%s@%s' % (
+                    name.split()[0].lower().replace("'", ''), DOMAIN)
+                party = Party(name=name, lang=get_lang('en'))
+                party.contact_mechanisms.new(type='email', value=email)
+                party.save()
+                employee = Employee(party=party, company=company,
+                    supervisor=manager)
+                employee.save()
+            if role == 'manager':
+                manager = employee
+            employees[name] = employee
+        teams = Team.find([
+                ('name', '=', team_name), ('company', '=', company.id)])
+        team = teams[0] if teams else Team(name=team_name, company=company)
+        team.leader = manager
+        present = {m.employee for m in team.members}
+        for name, role, capacity, login in members:
+            if employees[name] not in present:
+                team.members.new(
+                    employee=employees[name], role=role, capacity=capacity)
+        team.save()
+
+    password = os.environ.get('CRM_ADMIN_PASSWORD') or 'admin'
+    # Written as a hash: res.user refuses passwords shorter than
+    # [password] length (8 by default) but the demo logins use 'admin'.
+    password_hash = config.pool.get('res.user').hash_password(password)
+    groups = Group.find([('name', 'in', USER_GROUPS)])
+    with config.set_context(active_test=False):
+        for members in TEAMS.values():
+            for name, _, _, login in members:
+                if not login or User.find([('login', '=', login)]):
+                    continue
+                employee = employees[name]
+                user = User(login=login, name=name,
+                    email=employee.party.contact_mechanisms[0].value)
+                user.groups.extend(Group(g.id) for g in groups)
+                user.companies.append(Company(company.id))
+                user.company = company
+                user.employees.append(Employee(employee.id))
+                user.employee = employee
+                user.password_hash = password_hash
+                user.save()
+    # admin may act as any salesperson (context employee) for the sales
+    admin = User(config.user)
+    admin.employees.extend(Employee(e.id) for e in employees.values()
+        if e not in admin.employees)
+    admin.save()
+    return employees
+
+
+def setup_products(company, accounts, tax):
+    "Create the product category and the products"
+    step('%d products…' % len(PRODUCTS))
+    Category = Model.get('product.category')
+    Template = Model.get('product.template')
+    Product = Model.get('product.product')
+    Uom = Model.get('product.uom')
+    unit, = Uom.find([('name', '=', 'Unit')])
+    categories = Category.find([('name', '=', 'Office Equipment')])
+    if categories:
+        category, = categories
+    else:
+        category = Category(name='Office Equipment', accounting=True)
+        category.account_revenue = accounts['revenue']
+        category.account_expense = accounts['expense']
+        category.customer_taxes.append(tax)
+        category.save()
+    products = {}
+    for code, name, type_, list_price, cost_price, _ in PRODUCTS:
+        found = Product.find([('code', '=', code)])
+        if found:
+            products[code], = found
+            continue
+        template = Template(name=name, code=code, type=type_,
+            default_uom=unit, salable=True, list_price=Decimal(list_price),
+            account_category=category)
+        if type_ == 'goods':
+            template.cost_price_method = 'average'
+        template.save()
+        product, = template.products
+        product.cost_price = Decimal(cost_price)
+        product.save()
+        products[code] = product
+    return products
+
+
+def setup_stock(company, products, today):
+    "Put the products in the warehouse with an inventory"
+    step('stock inventory…')
+    Inventory = Model.get('stock.inventory')
+    Location = Model.get('stock.location')
+    warehouse, = Location.find([('type', '=', 'warehouse')], limit=1)
+    storage = warehouse.storage_location
+    inventories = Inventory.find([
+            ('location', '=', storage.id), ('company', '=', company.id),
+            ('state', '!=', 'cancelled')])
+    if inventories:
+        inventory = inventories[0]
+    else:
+        inventory = Inventory(location=storage, company=company,
+            date=dt.date(today.year, 1, 1))
+        for code, _, type_, _, _, quantity in PRODUCTS:
+            if type_ == 'goods':
+                line = inventory.lines.new(product=products[code])
+                line.quantity = quantity
+                line.expected_quantity = 0
+        inventory.save()
+    if inventory.state == 'draft':
+        inventory.click('confirm')
+
+
+def setup_customers():
+    "Create the customers with their addresses and contact mechanisms"
+    Party = Model.get('party.party')
+    Country = Model.get('country.country')
+    rng = random.Random(42)
+    markets = [(m[:-1], [[f.strip() for f in line.split(';')]
+                for line in m[-1].splitlines()]) for m in MARKETS]
+    step('%d customers…' % sum(len(p) for _, p in markets))
+    customers, new = [], []
+    for (code, lang, tld, mail, mobile, cities), parties in markets:
+        country, = Country.find([('code', '=', code)])
+        lang = get_lang(lang)
+        for i, (name, slug, *contact) in enumerate(parties):
+            city, postal_code, city_phone, street = cities[i % 2]
+            street %= rng.randint(1, 180)
+            office = phone(city_phone, rng)
+            personal = phone(mobile or city_phone, rng)
+            found = Party.find([('name', '=', name)], limit=1)
+            if found:
+                customers.append(found[0])
+                continue
+            party = Party(name=name, lang=lang)
+            address = party.addresses[0]
+            address.street = street
+            address.postal_code = postal_code
+            address.city = city
+            address.country = country
+            cm = party.contact_mechanisms
+            phone_type = 'mobile' if mobile else 'phone'
+            if contact:
+                person, login = contact
+                address.attn = person
+                domain = '%s.%s' % (slug, tld)
+                cm.new(type='phone', value=office)
+                cm.new(type='email', value='info@' + domain)
+                cm.new(type='website', value='https://www.' + domain)
+                cm.new(type='email', value='%s@%s' % (login, domain),
+                    name=person)
+                cm.new(type=phone_type, value=personal, name=person)
+            else:
+                cm.new(type='email', value='%s@%s' % (slug, mail))
+                cm.new(type=phone_type, value=personal)
+            customers.append(party)
+            new.append(party)
+    Party.save(new)
+    return customers
+
+
+def sale_specs(customers, employees, today):
+    "Return deterministic sale specifications, oldest first"
+    rng = random.Random(7)
+    sellers = sorted(employees)
+    start = dt.date(today.year, 1, 1)
+    goods = [p[0] for p in PRODUCTS if p[2] == 'goods']
+    services = [p[0] for p in PRODUCTS if p[2] == 'service']
+    specs = []
+    for i in range(N_SALES + N_QUOTATIONS):
+        date = max(today - dt.timedelta(
+                days=7 * (N_SALES + N_QUOTATIONS - i) + rng.randint(0, 4)),
+            start)
+        lines = [(code, rng.randint(1, 6))
+            for code in rng.sample(goods, rng.randint(1, 3))]
+        if rng.random() < 0.3:
+            lines.append((rng.choice(services), rng.randint(1, 4)))
+        specs.append(dict(reference=SALE_REF % (i + 1), date=date,
+                party=customers[rng.randrange(len(customers))], lines=lines,
+                employee=employees[rng.choice(sellers)], confirm=i < N_SALES))
+    return specs
+
+
+def setup_sales(config, customers, employees, products, term, today):
+    "Create the sales, confirm them, post their invoices and ship them"
+    Sale = Model.get('sale.sale')
+    specs = sale_specs(customers, employees, today)
+    step('%d sales…' % len(specs))
+    existing = {s.reference: s for s in Sale.find(
+            [('reference', 'in', [s['reference'] for s in specs])])}
+    new = []
+    for spec in specs:
+        if spec['reference'] not in existing:
+            sale = Sale(party=spec['party'], reference=spec['reference'],
+                sale_date=spec['date'], payment_term=term,
+                invoice_method='order', shipment_method='order')
+            for code, quantity in spec['lines']:
+                # on_change needs the parent: set the fields one by one
+                line = sale.lines.new()
+                line.product = products[code]
+                line.quantity = quantity
+            new.append(sale)
+    Sale.save(new)
+    existing.update((s.reference, s) for s in new)
+    # quoted_by and confirmed_by come from the context employee, which
+    # proteus binds to a record when it is instantiated; one sale at a time
+    # so that the sale and shipment numbers follow the sale dates.
+    for spec in specs:
+        with config.set_context(employee=spec['employee'].id):
+            sale = Sale(existing[spec['reference']].id)
+            if sale.state == 'draft':
+                sale.click('quote')
+            if spec['confirm'] and sale.state == 'quotation':
+                sale.click('confirm')
+
+    step('invoices and shipments…')
+    confirmed = [s for s in specs if s['confirm']]
+    post_invoices(confirmed[:-N_DRAFT_INVOICES])
+    ship(confirmed[:-N_UNSHIPPED], today)
+
+
+def post_invoices(specs):
+    "Post the draft invoices of the sales dated as the sale"
+    Invoice = Model.get('account.invoice')
+    invoices = Invoice.find([
+            ('sales.reference', 'in', [s['reference'] for s in specs]),
+            ('state', '=', 'draft'),
+            ])
+    dates = {s['reference']: s['date'] for s in specs}
+    for invoice in invoices:
+        invoice.invoice_date = dates[invoice.sales[0].reference]
+    Invoice.click(invoices, 'post')
+
+
+def ship(specs, today):
+    "Deliver the customer shipments of the sales two days after the sale"
+    Shipment = Model.get('stock.shipment.out')
+    shipments = Shipment.find([
+            ('moves.sale.reference', 'in', [s['reference'] for s in specs]),
+            ('state', 'in', ['waiting', 'assigned', 'picked', 'packed']),
+            ])
+    dates = {s['reference']: s['date'] for s in specs}
+    for shipment in shipments:
+        sale = shipment.outgoing_moves[0].sale
+        shipment.effective_date = shipment.planned_date = min(
+            dates[sale.reference] + dt.timedelta(days=2), today)
+    Shipment.save(shipments)
+    for state, button in [('waiting', 'assign_try'), ('assigned', 'pick'),
+            ('picked', 'pack'), ('packed', 'do')]:
+        Shipment.click([s for s in shipments if s.state == state], button)
+
+
+def setup_opportunities(config, customers, employees, products, term, today):
+    "Create leads and opportunities across the salespeople"
+    Opportunity = Model.get('sale.opportunity')
+    step('%d leads and opportunities…' % len(OPPORTUNITIES))
+    parties = random.Random(11).sample(customers, len(OPPORTUNITIES))
+    fields = Opportunity._fields
+    if 'lost_cause' in fields:  # crm_core requires a reason to mark lost
+        LostReason = Model.get('crm.lost_reason')
+        causes = (LostReason.find([('name', 'ilike', '%expensive%')])
+            or LostReason.find([]) or [LostReason(name="Too expensive")])
+    for i, (description, state, employee, days, code, quantity) in enumerate(
+            OPPORTUNITIES):
+        reference = OPPORTUNITY_REF % (i + 1)
+        employee = employees[employee]
+        with config.set_context(employee=employee.id):
+            found = Opportunity.find([('reference', '=', reference)])
+            if found:
+                opportunity, = found
+            else:
+                opportunity = Opportunity(reference=reference,
+                    description=description, employee=employee,
+                    start_date=today - dt.timedelta(days=days),
+                    payment_term=term)
+                if state != 'lead' or i % 2:
+                    opportunity.party = parties[i]
+                line = opportunity.lines.new()
+                line.product = products[code]
+                line.quantity = quantity
+                opportunity.amount = (
+                    products[code].template.list_price * quantity)
+                if 'expected_closing' in fields and state != 'lost':
+                    opportunity.expected_closing = (
+                        today + dt.timedelta(days=90 - days))
+                if state == 'lost':
+                    opportunity.lost_reason = "Chose a cheaper supplier."
+                    if 'lost_cause' in fields:
+                        opportunity.lost_cause = causes[0]
+                opportunity.save()
+            if state != 'lead' and opportunity.state == 'lead':
+                opportunity.click('opportunity')
+            if state == 'converted' and opportunity.state == 'opportunity':
+                sale, = opportunity.click('convert')
+                sale.click('quote')
+            elif state == 'lost' and opportunity.state == 'opportunity':
+                opportunity.click('lost')
+
+
+def close_config_wizard():
+    "Mark the first-login configuration wizard as done"
+    Item = Model.get('ir.module.config_wizard.item')
+    items = Item.find([('state', '!=', 'done')])
+    for item in items:
+        item.state = 'done'
+    Item.save(items)
+
+
+def already_loaded():
+    "Return whether a previous run completed"
+    Company = Model.get('company.company')
+    Opportunity = Model.get('sale.opportunity')
+    Item = Model.get('ir.module.config_wizard.item')
+    return bool(Company.find([('party.name', '=', COMPANY)])
+        and Opportunity.find(
+            [('reference', '=', OPPORTUNITY_REF % len(OPPORTUNITIES))])
+        and not Item.find([('state', '!=', 'done')]))
+
+
+def connect(database, config_file):
+    "Configure trytond and return the proteus configuration"
+    global Model
+    import trytond.config
+    # first: the backend is chosen from the configuration on import
+    trytond.config.update_etc(config_file)
+    from trytond.pool import Pool
+    # Importing the test helpers imports trytond.tests.test_tryton which
+    # switches the pool to test mode; switch back before the pool starts.
+    import trytond.modules.account.tests.tools  # noqa: F401
+    import trytond.modules.account_invoice.tests.tools  # noqa: F401
+    Pool.test = False
+    import proteus
+    from proteus import config
+    Model = proteus.Model
+    return config.set_trytond(database=database, config_file=config_file)
+
+
+def load(config):
+    "Load every part of the demo data; return False if it was already done"
+    Module = Model.get('ir.module')
+    activated = {m.name for m in Module.find([
+                ('name', 'in', CRM_MODULES), ('state', '=', 'activated')])}
+    if activated != set(CRM_MODULES):
+        raise SystemExit('demo_data: activate first in the database: %s'
+            % ', '.join(sorted(set(CRM_MODULES) - activated)))
+    if already_loaded():
+        return False
+    today = dt.date.today()
+    # Back-dated invoices raise "payment date in the past" warnings.
+    config.skip_warning = True
+    currency = setup_base(config)
+    company = setup_company(config, currency)
+    accounts, tax, term = setup_accounting(company, today)
+    employees = setup_teams(config, company)
+    products = setup_products(company, accounts, tax)
+    setup_stock(company, products, today)
+    customers = setup_customers()
+    setup_sales(config, customers, employees, products, term, today)
+    setup_opportunities(
+        config, customers, employees, products, term, today)
+    close_config_wizard()
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('-c', '--config', dest='config_file',
+        default=os.environ.get('TRYTOND_CONFIG'), help="trytond config file")
+    parser.add_argument('-d', '--database', required=True)
+    parser.add_argument('-v', '--verbose', action='store_true',
+        help="show the traceback on failure")
+    args = parser.parse_args()
+    if args.config_file and not os.path.isfile(args.config_file):
+        parser.error("no config file %s" % args.config_file)
+    start = time.monotonic()
+    try:
+        loaded = load(connect(args.database, args.config_file))
+    except KeyboardInterrupt:
+        sys.exit('demo_data: interrupted, run it again to complete')
+    except Exception as exception:
+        if args.verbose:
+            raise
+        message = getattr(exception, 'message', None) or str(exception)
+        sys.exit('demo_data: %s: %s' % (
+                exception.__class__.__name__, message))
+    if loaded:
+        print('==> Demo data loaded in %.0fs' % (time.monotonic() - start))
+    else:
+        print('==> Demo data already loaded')
+
+
+if __name__ == '__main__':
+    main()
