@@ -23,7 +23,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
 	@$(PY) -m pip install --quiet -r requirements.txt
-	@$(PY) -m pip install --quiet --no-deps -e .
+	@# setuptools warns about every editable install: keep it out of sight
+	@$(PY) -m pip install --quiet --no-deps -e . 2> $(VENV)/editable.log \
+		|| { cat $(VENV)/editable.log; exit 1; }
 	@touch $@
 
 web: web/sao/.installed

@@ -71,7 +71,8 @@ def setup_postgresql(uri, key):
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{marker}"')
     os.environ['TRYTOND_DATABASE__URI'] = uri
-    os.environ['DB_NAME'] = 'test_crm'
+    # A database of its own, so that runs side by side do not collide
+    os.environ['DB_NAME'] = f'test_crm_{os.getpid()}'
     os.environ['DB_CACHE'] = 'postgresql://'
 
 

@@ -1,0 +1,12 @@
+# This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from trytond.exceptions import UserError
+
+
+class StageError(UserError):
+    pass
+
+
+class LostReasonError(UserError):
+    pass

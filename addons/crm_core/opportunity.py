@@ -1,0 +1,374 @@
+# This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from collections import defaultdict
+from decimal import Decimal
+
+from trytond.i18n import gettext
+from trytond.model import (
+    DeactivableMixin, EvalEnvironment, ModelSQL, ModelView, fields)
+from trytond.modules.currency.fields import Monetary
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval, PYSONDecoder, PYSONEncoder
+from trytond.transaction import Transaction, without_check_access
+from trytond.wizard import Button, StateTransition, StateView, Wizard
+
+from .exceptions import LostReasonError, StageError
+
+
+class Opportunity(metaclass=PoolMeta):
+    __name__ = 'sale.opportunity'
+
+    team = fields.Many2One(
+        'crm.team', "Team", ondelete='RESTRICT',
+        domain=[('company', '=', Eval('company', -1))])
+    stage = fields.Many2One(
+        'crm.stage', "Stage", ondelete='RESTRICT',
+        domain=['OR',
+            ('team', '=', None),
+            ('team', '=', Eval('team', -1)),
+            ],
+        help="The step of the pipeline; moving it moves the state.")
+    stage_history = fields.One2Many(
+        'crm.stage.history', 'opportunity', "Stage History", readonly=True)
+    priority = fields.Selection([
+            ('0', "Low"),
+            ('1', "Normal"),
+            ('2', "High"),
+            ('3', "Very High"),
+            ], "Priority", required=True, sort=False)
+    expected_closing = fields.Date(
+        "Expected Closing",
+        help="When the salesperson expects the customer to decide.")
+    weighted_revenue = fields.Function(Monetary(
+            "Weighted Revenue", currency='currency', digits='currency',
+            help="The amount weighted by the conversion probability."),
+        'get_weighted_revenue', searcher='search_weighted_revenue')
+    tags = fields.Many2Many(
+        'sale.opportunity-crm.tag', 'opportunity', 'tag', "Tags")
+    competitors = fields.Many2Many(
+        'sale.opportunity-crm.competitor', 'opportunity', 'competitor',
+        "Competitors")
+    lost_cause = fields.Many2One(
+        'crm.lost_reason', "Lost Reason", ondelete='RESTRICT',
+        states={
+            'invisible': ~Eval('state').in_(['lead', 'opportunity', 'lost']),
+            },
+        help="Why the opportunity was lost; required to mark it as lost.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.lost_reason.string = "Lost Comment"
+        cls._buttons.update({
+                'mark_lost': cls._buttons['lost'].copy(),
+                })
+
+    @classmethod
+    def default_team(cls):
+        pool = Pool()
+        Member = pool.get('crm.team.member')
+        context = Transaction().context
+        employee = context.get('employee')
+        if employee is None:
+            return
+        with without_check_access():
+            members = Member.search([
+                    ('employee', '=', employee),
+                    ('team.active', '=', True),
+                    ('team.company', '=', context.get('company', -1)),
+                    ], limit=1)
+        if members:
+            member, = members
+            return member.team.id
+
+    @classmethod
+    def default_stage(cls):
+        pool = Pool()
+        Stage = pool.get('crm.stage')
+        Team = pool.get('crm.team')
+        team = cls.default_team()
+        with without_check_access():
+            stage = Stage.get_first(
+                cls.default_state(), Team(team) if team else None)
+        return stage.id if stage else None
+
+    @classmethod
+    def default_conversion_probability(cls):
+        pool = Pool()
+        Stage = pool.get('crm.stage')
+        stage = cls.default_stage()
+        if stage is not None:
+            with without_check_access():
+                return Stage(stage).probability
+        return super().default_conversion_probability()
+
+    @classmethod
+    def default_priority(cls):
+        return '0'
+
+    @fields.depends('stage')
+    def on_change_stage(self):
+        if self.stage:
+            self.conversion_probability = self.stage.probability
+
+    @fields.depends('team', 'stage', 'state')
+    def on_change_team(self):
+        pool = Pool()
+        Stage = pool.get('crm.stage')
+        if self.stage and self.stage.team and self.stage.team != self.team:
+            self.stage = Stage.get_first(self.state, self.team)
+            self.on_change_stage()
+
+    @classmethod
+    def get_weighted_revenue(cls, opportunities, name):
+        result = {}
+        for opportunity in opportunities:
+            if opportunity.amount is None:
+                result[opportunity.id] = None
+                continue
+            amount = opportunity.amount * Decimal(
+                str(opportunity.conversion_probability or 0))
+            result[opportunity.id] = opportunity.currency.round(amount)
+        return result
+
+    @classmethod
+    def _weighted_revenue_column(cls, table):
+        return table.amount * table.conversion_probability
+
+    @classmethod
+    def search_weighted_revenue(cls, name, clause):
+        table = cls.__table__()
+        _, operator, value = clause
+        Operator = fields.SQL_OPERATORS[operator]
+        if isinstance(value, Decimal):
+            value = float(value)
+        query = table.select(table.id,
+            where=Operator(cls._weighted_revenue_column(table), value))
+        return [('id', 'in', query)]
+
+    @classmethod
+    def order_weighted_revenue(cls, tables):
+        table, _ = tables[None]
+        return [cls._weighted_revenue_column(table)]
+
+    @classmethod
+    def copy(cls, opportunities, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('stage_history', None)
+        default.setdefault('lost_cause', None)
+        return super().copy(opportunities, default=default)
+
+    @classmethod
+    def create(cls, vlist):
+        pool = Pool()
+        History = pool.get('crm.stage.history')
+        opportunities = super().create(vlist)
+        # At creation the state wins: the stage follows it
+        to_write = cls._stage_values(cls._stages_to_follow(opportunities))
+        if to_write:
+            super().write(*to_write)
+        History.record([
+                (o, None, o.stage)
+                for o in cls.browse([o.id for o in opportunities])
+                if o.stage])
+        return opportunities
+
+    @classmethod
+    def write(cls, *args):
+        pool = Pool()
+        Stage = pool.get('crm.stage')
+        History = pool.get('crm.stage.history')
+
+        actions = iter(args)
+        args = []
+        moved = {}
+        state_changed = []
+        for opportunities, values in zip(actions, actions):
+            if 'stage' in values:
+                stage = Stage(values['stage']) if values['stage'] else None
+                if stage and 'conversion_probability' not in values:
+                    values = values.copy()
+                    values['conversion_probability'] = stage.probability
+                for opportunity in opportunities:
+                    if opportunity.stage != stage:
+                        moved[opportunity.id] = opportunity.stage
+            if 'state' in values:
+                state_changed.extend(opportunities)
+            args.extend((opportunities, values))
+
+        super().write(*args)
+
+        if moved:
+            opportunities = cls.browse(list(moved))
+            History.record([
+                    (o, moved[o.id], o.stage) for o in opportunities])
+            cls._follow_stage(opportunities)
+        if state_changed:
+            cls._follow_state(cls.browse(list(set(map(int, state_changed)))))
+
+    @classmethod
+    def _stage_transitions(cls):
+        """Return the button moving the workflow to each state
+
+        A stage move is the click on the host button of the stage's state,
+        with the same access rights and conditions."""
+        return {
+            'lead': 'lead',
+            'opportunity': 'opportunity',
+            'converted': 'convert',
+            'lost': 'lost',
+            'cancelled': 'cancel',
+            }
+
+    @classmethod
+    def _follow_stage(cls, opportunities):
+        "Move the workflow to the state of the stage"
+        transitions = cls._stage_transitions()
+        encoder = PYSONEncoder()
+        states = dict(cls.fields_get(['state'])['state']['selection'])
+        to_move = defaultdict(list)
+        for opportunity in opportunities:
+            stage = opportunity.stage
+            if not stage or stage.opportunity_state == opportunity.state:
+                continue
+            state = stage.opportunity_state
+            if state == 'won':
+                raise StageError(gettext(
+                        'crm_core.msg_opportunity_stage_won',
+                        opportunity=opportunity.rec_name,
+                        stage=stage.rec_name))
+            button = transitions.get(state)
+            invisible = cls._buttons.get(button, {}).get('invisible', False)
+            if (not button
+                    or (opportunity.state, state) not in cls._transitions
+                    or PYSONDecoder(EvalEnvironment(opportunity, cls)).decode(
+                        encoder.encode(invisible))):
+                raise StageError(gettext(
+                        'crm_core.msg_opportunity_stage_state',
+                        opportunity=opportunity.rec_name,
+                        stage=stage.rec_name,
+                        state=states[opportunity.state],
+                        ))
+            to_move[button].append(opportunity)
+        for button, records in to_move.items():
+            getattr(cls, button)(records)
+
+    @classmethod
+    def _follow_state(cls, opportunities):
+        "Move the stage to the first stage of the state"
+        to_write = cls._stage_values(cls._stages_to_follow(opportunities))
+        if to_write:
+            cls.write(*to_write)
+
+    @classmethod
+    def _stages_to_follow(cls, opportunities):
+        "Return {stage: opportunities} for the stages that follow the state"
+        pool = Pool()
+        Stage = pool.get('crm.stage')
+        result = defaultdict(list)
+        for opportunity in opportunities:
+            stage = opportunity.stage
+            if stage and stage.opportunity_state == opportunity.state:
+                continue
+            with without_check_access():
+                new_stage = Stage.get_first(
+                    opportunity.state, opportunity.team)
+            if new_stage != stage:
+                result[new_stage].append(opportunity)
+        return result
+
+    @classmethod
+    def _stage_values(cls, stages):
+        args = []
+        for stage, opportunities in stages.items():
+            values = {'stage': None}
+            if stage:
+                values['stage'] = stage.id
+                values['conversion_probability'] = stage.probability
+            args.extend((opportunities, values))
+        return args
+
+    @classmethod
+    def lost(cls, opportunities):
+        for opportunity in opportunities:
+            if (opportunity.state in {'lead', 'opportunity'}
+                    and not opportunity.lost_cause):
+                raise LostReasonError(gettext(
+                        'crm_core.msg_opportunity_lost_reason_required',
+                        opportunity=opportunity.rec_name))
+        super().lost(opportunities)
+
+    @classmethod
+    @ModelView.button_action('crm_core.wizard_opportunity_mark_lost')
+    def mark_lost(cls, opportunities):
+        pass
+
+
+class OpportunityTag(ModelSQL):
+    "Opportunity - Tag"
+    __name__ = 'sale.opportunity-crm.tag'
+
+    opportunity = fields.Many2One(
+        'sale.opportunity', "Opportunity", required=True, ondelete='CASCADE')
+    tag = fields.Many2One(
+        'crm.tag', "Tag", required=True, ondelete='CASCADE')
+
+
+class OpportunityCompetitor(ModelSQL):
+    "Opportunity - Competitor"
+    __name__ = 'sale.opportunity-crm.competitor'
+
+    opportunity = fields.Many2One(
+        'sale.opportunity', "Opportunity", required=True, ondelete='CASCADE')
+    competitor = fields.Many2One(
+        'crm.competitor', "Competitor", required=True, ondelete='CASCADE')
+
+
+class LostReason(DeactivableMixin, ModelSQL, ModelView):
+    "CRM Lost Reason"
+    __name__ = 'crm.lost_reason'
+
+    name = fields.Char("Name", required=True, translate=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order.insert(0, ('name', 'ASC'))
+
+
+class MarkLost(Wizard):
+    "Mark Opportunity as Lost"
+    __name__ = 'sale.opportunity.mark_lost'
+    start = StateView('sale.opportunity.mark_lost.start',
+        'crm_core.opportunity_mark_lost_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Mark as Lost", 'lost', 'tryton-ok', default=True),
+            ])
+    lost = StateTransition()
+
+    def default_start(self, fields):
+        values = {}
+        if len(self.records) == 1:
+            record, = self.records
+            if record.lost_cause:
+                values['reason'] = record.lost_cause.id
+            values['comment'] = record.lost_reason
+        return values
+
+    def transition_lost(self):
+        records = [r for r in self.records if r.state != 'lost']
+        values = {'lost_cause': self.start.reason.id}
+        if self.start.comment:
+            values['lost_reason'] = self.start.comment
+        self.model.write(records, values)
+        self.model.lost(records)
+        return 'end'
+
+
+class MarkLostStart(ModelView):
+    "Mark Opportunity as Lost"
+    __name__ = 'sale.opportunity.mark_lost.start'
+
+    reason = fields.Many2One('crm.lost_reason', "Reason", required=True)
+    comment = fields.Text("Comment")

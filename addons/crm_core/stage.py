@@ -1,0 +1,169 @@
+# This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+import datetime as dt
+
+from sql.aggregate import Max
+
+from trytond.i18n import gettext
+from trytond.model import (
+    DeactivableMixin, Index, ModelSQL, ModelView, fields, sequence_ordered)
+from trytond.model.exceptions import AccessError
+from trytond.pool import Pool
+from trytond.tools import grouped_slice
+from trytond.transaction import Transaction, without_check_access
+
+
+class Stage(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
+    """CRM Stage
+
+    A step of the sales pipeline; it stands for one state of the host
+    opportunity workflow."""
+    __name__ = 'crm.stage'
+
+    name = fields.Char("Name", required=True, translate=True)
+    opportunity_state = fields.Selection(
+        'get_opportunity_states', "Opportunity State", required=True,
+        sort=False,
+        help="The state of the lead or opportunity while it is in the stage.")
+    probability = fields.Float(
+        "Probability", digits=(1, 4), required=True,
+        domain=[
+            ('probability', '>=', 0),
+            ('probability', '<=', 1),
+            ],
+        help="The conversion probability set on the opportunities that "
+        "enter the stage.")
+    folded = fields.Boolean(
+        "Folded", help="Check to fold the stage in the pipeline.")
+    team = fields.Many2One(
+        'crm.team', "Team", ondelete='CASCADE',
+        help="The team that uses the stage; leave empty to share it "
+        "with all teams.")
+
+    @classmethod
+    def get_opportunity_states(cls):
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        return Opportunity.fields_get(['state'])['state']['selection']
+
+    @classmethod
+    def default_opportunity_state(cls):
+        return 'opportunity'
+
+    @classmethod
+    def default_probability(cls):
+        return 0
+
+    @classmethod
+    def default_folded(cls):
+        return False
+
+    @classmethod
+    def get_first(cls, state, team=None):
+        "Return the first active stage for the state and the team"
+        stages = cls.search([
+                ('opportunity_state', '=', state),
+                ('team', 'in', [None, team.id if team else None]),
+                ], limit=1)
+        if stages:
+            stage, = stages
+            return stage
+
+
+class StageHistory(ModelSQL, ModelView):
+    """CRM Stage History
+
+    One row each time an opportunity changes stage."""
+    __name__ = 'crm.stage.history'
+
+    opportunity = fields.Many2One(
+        'sale.opportunity', "Opportunity", required=True, ondelete='CASCADE')
+    from_stage = fields.Many2One(
+        'crm.stage', "From Stage", ondelete='SET NULL')
+    to_stage = fields.Many2One('crm.stage', "To Stage", ondelete='SET NULL')
+    user = fields.Many2One('res.user', "User", ondelete='SET NULL')
+    date = fields.Timestamp("Date", required=True)
+    duration = fields.TimeDelta(
+        "Duration", help="The time spent in the previous stage.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__access__.add('opportunity')
+        t = cls.__table__()
+        cls._sql_indexes.add(
+            Index(t,
+                (t.opportunity, Index.Range()),
+                (t.date, Index.Range(order='DESC'))))
+        cls._order = [
+            ('date', 'DESC'),
+            ('id', 'DESC'),
+            ]
+
+    @classmethod
+    def default_date(cls):
+        return dt.datetime.now()
+
+    @classmethod
+    def check_modification(cls, mode, history, values=None, external=False):
+        super().check_modification(
+            mode, history, values=values, external=external)
+        if external:
+            raise AccessError(gettext('crm_core.msg_stage_history_readonly'))
+
+    @classmethod
+    def record(cls, changes):
+        """Record the stage changes
+
+        changes is a list of (opportunity, from_stage, to_stage)."""
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        table = cls.__table__()
+        opportunity = Opportunity.__table__()
+        if not changes:
+            return []
+
+        ids = list({o.id for o, _, _ in changes})
+        # The moment each opportunity entered its current stage, in one query
+        entered = {}
+        for sub_ids in grouped_slice(ids):
+            query = opportunity.join(
+                table, 'LEFT', condition=table.opportunity == opportunity.id
+                ).select(
+                    opportunity.id,
+                    Max(table.date), opportunity.create_date,
+                    where=opportunity.id.in_(list(sub_ids)),
+                    group_by=[opportunity.id, opportunity.create_date])
+            cursor.execute(*query)
+            for id_, last, created in cursor:
+                entered[id_] = _timestamp(last) or _timestamp(created)
+
+        now = dt.datetime.now()
+        user = transaction.user
+        vlist = []
+        for opportunity, from_stage, to_stage in changes:
+            start = entered.get(opportunity.id)
+            duration = now - start if start and from_stage else None
+            if duration is not None and duration < dt.timedelta(0):
+                duration = dt.timedelta(0)
+            vlist.append({
+                    'opportunity': opportunity.id,
+                    'from_stage': from_stage.id if from_stage else None,
+                    'to_stage': to_stage.id if to_stage else None,
+                    'user': user,
+                    'date': now,
+                    'duration': duration,
+                    })
+            entered[opportunity.id] = now
+        with without_check_access():
+            return cls.create(vlist)
+
+
+def _timestamp(value):
+    "Convert a raw SQLite timestamp string into datetime"
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    return value
