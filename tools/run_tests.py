@@ -8,6 +8,9 @@ Environment:
                            (the local socket, as the current user)
   CRM_TEST_PATTERN         run only the tests whose id matches this
                            unittest -k pattern
+  CRM_TEST_JOBS            how many shards (a module, or tests/) run at
+                           once, each in a process and database of its own;
+                           default: the number of processors
 
 Test databases are cached with trytond's DB_CACHE. The cache is keyed on the
 modules' code, data and views and on requirements.txt, so a changed schema never restores a
@@ -16,6 +19,7 @@ stale database.
 import hashlib
 import os
 import pathlib
+import re
 import shutil
 import sys
 import time
@@ -87,26 +91,74 @@ def setup_sqlite(key):
     os.environ['DB_CACHE'] = str(CACHE / key)
 
 
-def load_tests(pattern):
+def load_tests(shard, pattern):
+    "The tests of one shard: a module of the suite, or tests/"
     loader = unittest.TestLoader()
     if pattern:
         loader.testNamePatterns = [
             p if '*' in p else f'*{p}*' for p in pattern.split(',')]
-    suite = unittest.TestSuite()
-    for module in MODULES:
-        suite.addTests(loader.loadTestsFromNames([
-                    f'trytond.modules.{module}.tests.test_module',
-                    f'trytond.modules.{module}.tests.test_scenario']))
-    suite.addTests(loader.discover(
-            str(TOP / 'tests'), pattern='test_*.py', top_level_dir=str(TOP)))
-    return suite
+    if shard == 'tests':
+        return loader.discover(
+            str(TOP / 'tests'), pattern='test_*.py', top_level_dir=str(TOP))
+    return loader.loadTestsFromNames([
+            f'trytond.modules.{shard}.tests.test_module',
+            f'trytond.modules.{shard}.tests.test_scenario'])
+
+
+def run_shard(shard):
+    "Run one shard in this process and print its closing line"
+    suite = load_tests(shard, os.environ.get('CRM_TEST_PATTERN'))
+    result = unittest.TextTestRunner(
+        stream=sys.stdout, verbosity=2).run(suite)
+    failed = len(result.failures) + len(result.errors) + len(
+        result.unexpectedSuccesses)
+    skipped = len(result.skipped)
+    print(f"{result.testsRun - failed - skipped} passed, {failed} failed, "
+        f"{skipped} skipped")
+    return 0 if result.wasSuccessful() else 1
+
+
+def run_shards(shards, jobs):
+    """Run the shards in parallel processes, each with a database of its
+    own, print each one's output once it ends and return the totals"""
+    import subprocess
+    import tempfile
+    pending, running = list(shards), []
+    totals = [0, 0, 0]
+    while pending or running:
+        while pending and len(running) < jobs:
+            shard = pending.pop(0)
+            output = tempfile.TemporaryFile(mode='w+')
+            process = subprocess.Popen(
+                [sys.executable, __file__, '--shard', shard],
+                stdout=output, stderr=subprocess.STDOUT)
+            running.append((shard, process, output, time.monotonic()))
+        time.sleep(0.5)
+        for item in list(running):
+            shard, process, output, start = item
+            if process.poll() is None:
+                continue
+            running.remove(item)
+            output.seek(0)
+            text = output.read()
+            print(f"==> {shard} ({time.monotonic() - start:.0f} s)")
+            print(text, flush=True)
+            match = re.search(
+                r'^(\d+) passed, (\d+) failed, (\d+) skipped$', text, re.M)
+            counts = [int(c) for c in match.groups()] if match else [0, 1, 0]
+            if process.returncode and not counts[1]:
+                counts[1] = 1
+            totals = [t + c for t, c in zip(totals, counts)]
+    return totals
 
 
 def main():
+    shard = sys.argv[2] if sys.argv[1:2] == ['--shard'] else None
     backend = os.environ.get('BACKEND', 'auto')
     uri = os.environ.get('CRM_TEST_POSTGRESQL_URI', 'postgresql:///')
     if backend == 'auto':
         backend = 'postgresql' if postgresql_reachable(uri) else 'sqlite'
+        os.environ['BACKEND'] = backend
     key = source_key()
     if backend == 'postgresql':
         setup_postgresql(uri, key)
@@ -116,21 +168,19 @@ def main():
         where = "SQLite"
     else:
         sys.exit(f"BACKEND must be auto, postgresql or sqlite, not {backend}")
-    print(f"==> Testing on {where}; database cache {key}", flush=True)
     os.chdir(TOP)
     sys.path.insert(0, str(TOP))
+    if shard:
+        return run_shard(shard)
 
-    suite = load_tests(os.environ.get('CRM_TEST_PATTERN'))
+    jobs = int(os.environ.get('CRM_TEST_JOBS', os.cpu_count() or 1))
+    print(f"==> Testing on {where}, {jobs} at a time; database cache {key}",
+        flush=True)
     start = time.monotonic()
-    result = unittest.TextTestRunner(verbosity=2, buffer=False).run(suite)
-    elapsed = time.monotonic() - start
-    failed = len(result.failures) + len(result.errors) + len(
-        result.unexpectedSuccesses)
-    skipped = len(result.skipped)
-    passed = result.testsRun - failed - skipped
-    print(f"==> {backend} in {elapsed:.0f} s")
+    passed, failed, skipped = run_shards(MODULES + ['tests'], jobs)
+    print(f"==> {backend} in {time.monotonic() - start:.0f} s")
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 0 if result.wasSuccessful() and result.testsRun else 1
+    return 0 if not failed and passed else 1
 
 
 if __name__ == '__main__':
