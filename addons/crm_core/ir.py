@@ -10,7 +10,9 @@ class Rule(metaclass=PoolMeta):
     @classmethod
     def _crm_employee_models(cls):
         "The models whose record rules evaluate the user's employees"
-        return {'sale.opportunity'}
+        return {
+            'sale.opportunity', 'crm.forecast', 'crm.win_loss',
+            'crm.win_loss.competitor'}
 
     @classmethod
     def _get_context(cls, model_name):
