@@ -18,6 +18,10 @@ class BrowserTest(BrowserTestCase):
         pane = self.sao.open('CRM', 'Leads and Opportunities')
         self.sao.view(pane, 'tree')
 
+        for name in ['My Activities', 'Activities']:
+            pane = self.sao.open('CRM', name)
+            self.sao.view(pane, 'tree')
+
         pane = self.sao.open('CRM', 'Configuration', 'Configuration')
         form = self.sao.view(pane, 'form')
         self.assertEqual(

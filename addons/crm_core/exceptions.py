@@ -2,6 +2,7 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 from trytond.exceptions import UserError
+from trytond.model.exceptions import ValidationError
 
 
 class StageError(UserError):
@@ -9,4 +10,8 @@ class StageError(UserError):
 
 
 class LostReasonError(UserError):
+    pass
+
+
+class ActivityValidationError(ValidationError):
     pass

@@ -2,7 +2,10 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 import datetime as dt
+import json
 from decimal import Decimal
+
+import icalendar
 
 from trytond.exceptions import UserError
 from trytond.modules.company.tests import (
@@ -10,7 +13,8 @@ from trytond.modules.company.tests import (
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 from trytond.model.exceptions import AccessError, ValidationError
-from trytond.modules.crm_core.exceptions import LostReasonError, StageError
+from trytond.modules.crm_core.exceptions import (
+    ActivityValidationError, LostReasonError, StageError)
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 
@@ -26,6 +30,45 @@ def create_opportunity(company, **values):
         party=party, employee=employee, amount=Decimal('1000'), **values)
     opportunity.save()
     return opportunity
+
+
+def activity_type(name):
+    "Return the default activity type of the module"
+    pool = Pool()
+    ModelData = pool.get('ir.model.data')
+    Type = pool.get('crm.activity.type')
+    return Type(ModelData.get_id('crm_core', 'activity_type_' + name))
+
+
+def ModelData_action(name):
+    "Return the ir.action id of the window action"
+    pool = Pool()
+    ModelData = pool.get('ir.model.data')
+    ActWindow = pool.get('ir.action.act_window')
+    return ActWindow(ModelData.get_id('crm_core', name)).action.id
+
+
+def group(name):
+    "Return the group of the module"
+    pool = Pool()
+    ModelData = pool.get('ir.model.data')
+    Group = pool.get('res.group')
+    return Group(ModelData.get_id('crm_core', name))
+
+
+def create_activity(company, **values):
+    "Create a planned call"
+    pool = Pool()
+    Activity = pool.get('crm.activity')
+    values.setdefault('type', activity_type('call'))
+    values.setdefault('summary', "Call back")
+    values.setdefault('planned_date', dt.datetime.now() + dt.timedelta(
+            days=1))
+    if 'employee' not in values:
+        values['employee'] = create_employee(company)
+    activity = Activity(**values)
+    activity.save()
+    return activity
 
 
 def stage(name):
@@ -287,6 +330,347 @@ class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
         Tag(name="Hot", color='#FF0000').save()
         with self.assertRaisesRegex(ValidationError, "Warm"):
             Tag(name="Warm", color='orange').save()
+
+    @with_transaction()
+    def test_activity_types(self):
+        "The default activity types are there"
+        pool = Pool()
+        Type = pool.get('crm.activity.type')
+
+        self.assertEqual(
+            [t.name for t in Type.search([])],
+            ["Call", "Meeting", "E-mail", "To-do"])
+        call, meeting, email, todo = Type.search([])
+        self.assertEqual(call.default_duration, dt.timedelta(minutes=15))
+        self.assertTrue(meeting.calendar)
+        self.assertFalse(email.calendar)
+
+    @with_transaction()
+    def test_activity_defaults(self):
+        "A new activity follows its type and the user's employee"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        with set_company(company):
+            employee = create_employee(company)
+            opportunity = create_opportunity(company)
+            with Transaction().set_context(employee=employee.id):
+                activity = Activity(**Activity.default_get(
+                        ['company', 'employee', 'state', 'planned_date'],
+                        with_rec_name=False))
+                activity.resource = opportunity
+                activity.type = activity_type('meeting')
+                activity.on_change_type()
+                activity.on_change_resource()
+            self.assertEqual(activity.employee, employee)
+            self.assertEqual(activity.company, company)
+            self.assertEqual(activity.summary, "Meeting")
+            self.assertEqual(activity.duration, dt.timedelta(hours=1))
+            self.assertAlmostEqual(
+                activity.planned_date,
+                dt.datetime.now() + dt.timedelta(days=7),
+                delta=dt.timedelta(minutes=1))
+            self.assertEqual(activity.party, opportunity.party)
+            activity.save()
+            self.assertEqual(activity.state, 'planned')
+
+    @with_transaction()
+    def test_activity_party_from_resource(self):
+        "The party is taken from the resource at creation"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        with set_company(company):
+            opportunity = create_opportunity(company)
+            activity, = Activity.create([{
+                        'type': activity_type('call').id,
+                        'summary': "Call",
+                        'planned_date': dt.datetime.now(),
+                        'resource': str(opportunity),
+                        }])
+            self.assertEqual(activity.party, opportunity.party)
+            self.assertEqual(opportunity.activities, (activity,))
+            self.assertEqual(opportunity.party.activities, (activity,))
+
+    @with_transaction()
+    def test_activity_workflow(self):
+        "An activity is done, replanned and cancelled"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        with set_company(company):
+            activity = create_activity(company)
+
+            Activity.done([activity])
+            self.assertEqual(activity.state, 'done')
+            self.assertIsNotNone(activity.date_done)
+
+            activity.outcome = "Interested"
+            activity.save()
+            with self.assertRaisesRegex(AccessError, "is done"):
+                activity.summary = "Other"
+                activity.save()
+            activity = Activity(activity.id)
+            with self.assertRaisesRegex(AccessError, "is done"):
+                Activity.delete([activity])
+
+            Activity.replan([activity])
+            self.assertEqual(activity.state, 'planned')
+            self.assertIsNone(activity.date_done)
+
+            Activity.cancel([activity])
+            self.assertEqual(activity.state, 'cancelled')
+            Activity.delete([activity])
+
+    @with_transaction()
+    def test_activity_deadline(self):
+        "The deadline is not before the planned date"
+        company = create_company()
+        with set_company(company):
+            with self.assertRaisesRegex(
+                    ActivityValidationError, "before its planned date"):
+                create_activity(
+                    company,
+                    planned_date=dt.datetime(2030, 5, 10, 9),
+                    deadline=dt.date(2030, 5, 9))
+
+    @with_transaction()
+    def test_activity_overdue(self):
+        "An activity is late after its deadline or its planned date"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        now = dt.datetime.now()
+        today = dt.date.today()
+        with set_company(company):
+            late = create_activity(
+                company, planned_date=now - dt.timedelta(hours=2))
+            on_time = create_activity(
+                company, planned_date=now - dt.timedelta(days=2),
+                deadline=today)
+            past_deadline = create_activity(
+                company, planned_date=now - dt.timedelta(days=3),
+                deadline=today - dt.timedelta(days=1))
+            future = create_activity(
+                company, planned_date=now + dt.timedelta(days=1))
+            done = create_activity(
+                company, planned_date=now - dt.timedelta(days=1))
+            Activity.done([done])
+
+            self.assertEqual(
+                [a.overdue for a in [late, on_time, past_deadline, future,
+                        done]],
+                [True, False, True, False, False])
+            self.assertEqual(
+                Activity.search([('overdue', '=', True)]),
+                [past_deadline, late])
+            self.assertEqual(
+                set(Activity.search([('overdue', '=', False)])),
+                {on_time, future, done})
+            self.assertEqual(
+                set(Activity.search([('overdue', '!=', True)])),
+                {on_time, future, done})
+
+    @with_transaction()
+    def test_next_activity(self):
+        "The opportunity and the party show their next activity"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Opportunity = pool.get('sale.opportunity')
+        Party = pool.get('party.party')
+        company = create_company()
+        now = dt.datetime.now().replace(microsecond=0)
+        with set_company(company):
+            opportunity = create_opportunity(company)
+            other = create_opportunity(company)
+            party = opportunity.party
+            later = create_activity(
+                company, resource=opportunity,
+                planned_date=now + dt.timedelta(days=3))
+            sooner = create_activity(
+                company, resource=opportunity,
+                planned_date=now + dt.timedelta(days=1))
+            create_activity(
+                company, resource=other,
+                planned_date=now + dt.timedelta(hours=1))
+
+            self.assertEqual(opportunity.next_activity, sooner)
+            self.assertEqual(
+                opportunity.next_activity_date, sooner.planned_date)
+            self.assertEqual(party.next_activity, sooner)
+            self.assertFalse(opportunity.activity_overdue)
+            self.assertEqual(Opportunity.search([
+                        ('next_activity_date', '>', now + dt.timedelta(
+                                days=2)),
+                        ]), [opportunity])
+
+            Activity.done([sooner])
+            opportunity = Opportunity(opportunity.id)
+            self.assertEqual(opportunity.next_activity, later)
+
+            Activity.write([later], {
+                    'planned_date': now - dt.timedelta(days=1)})
+            opportunity = Opportunity(opportunity.id)
+            self.assertTrue(opportunity.activity_overdue)
+            self.assertEqual(Opportunity.search([
+                        ('activity_overdue', '=', True),
+                        ]), [opportunity])
+            self.assertEqual(Opportunity.search([
+                        ('activity_overdue', '=', False),
+                        ]), [other])
+            self.assertEqual(Party.search([
+                        ('activity_overdue', '=', True),
+                        ]), [party])
+
+    @with_transaction()
+    def test_schedule_next(self):
+        "Completing an activity schedules the next one on the same record"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        ScheduleNext = pool.get('crm.activity.schedule_next', type='wizard')
+        company = create_company()
+        with set_company(company):
+            opportunity = create_opportunity(company)
+            call = create_activity(company, resource=opportunity)
+
+            session_id, _, _ = ScheduleNext.create()
+            with Transaction().set_context(
+                    active_model='crm.activity', active_id=call.id,
+                    active_ids=[call.id]):
+                result = ScheduleNext.execute(session_id, {}, 'start')
+                defaults = result['view']['defaults']
+                self.assertEqual(defaults['type'], call.type.id)
+                self.assertEqual(defaults['summary'], "Call")
+                ScheduleNext.execute(session_id, {
+                        'start': {
+                            'outcome': "Wants a demo",
+                            'company': company.id,
+                            'type': activity_type('meeting').id,
+                            'summary': "Demo",
+                            'planned_date': dt.datetime(2030, 1, 7, 10),
+                            'duration': dt.timedelta(hours=1),
+                            'employee': call.employee.id,
+                            },
+                        }, 'schedule')
+            ScheduleNext.delete(session_id)
+            call = Activity(call.id)
+
+            self.assertEqual(call.state, 'done')
+            self.assertEqual(call.outcome, "Wants a demo")
+            demo, = Activity.search([('state', '=', 'planned')])
+            self.assertEqual(demo.resource, opportunity)
+            self.assertEqual(demo.party, opportunity.party)
+            self.assertEqual(demo.type, activity_type('meeting'))
+
+    @with_transaction()
+    def test_notify_due(self):
+        "The cron notifies the users of their due and late activities"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Notification = pool.get('res.notification')
+        User = pool.get('res.user')
+        company = create_company()
+        now = dt.datetime.now()
+        with set_company(company):
+            employee = create_employee(company, name="Maria")
+            other = create_employee(company, name="Li")
+            user = User(
+                login='maria', employees=[employee], employee=employee,
+                companies=[company], company=company)
+            user.save()
+            late = create_activity(
+                company, employee=employee,
+                planned_date=now - dt.timedelta(days=1))
+            today = create_activity(
+                company, employee=employee,
+                planned_date=dt.datetime.combine(
+                    dt.date.today(), dt.time(23, 59)))
+            create_activity(
+                company, employee=employee,
+                planned_date=now + dt.timedelta(days=2))
+            create_activity(
+                company, employee=other,
+                planned_date=now - dt.timedelta(days=1))
+
+            Activity.notify_due()
+
+            notification, = Notification.search([('user', '=', user.id)])
+            self.assertEqual(notification.label, "Activities to do")
+            self.assertEqual(
+                notification.description, "1 due today, 1 overdue.")
+            self.assertEqual(notification.model, 'crm.activity')
+            self.assertEqual(
+                json.loads(notification.records), [late.id, today.id])
+            self.assertEqual(
+                notification.action.id,
+                ModelData_action('act_activity_my'))
+
+    @with_transaction()
+    def test_icalendar(self):
+        "The calendar of an employee lists the planned calls and meetings"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Report = pool.get('crm.activity.calendar', type='report')
+        company = create_company()
+        with set_company(company):
+            employee = create_employee(company)
+            meeting = create_activity(
+                company, employee=employee, type=activity_type('meeting'),
+                summary="Demo", description="Show the fleet module",
+                location="Acme HQ",
+                planned_date=dt.datetime(2030, 1, 7, 10),
+                duration=dt.timedelta(hours=1))
+            create_activity(
+                company, employee=employee, type=activity_type('email'))
+            done = create_activity(company, employee=employee)
+            Activity.done([done])
+
+            oext, content, _, name = Report.execute([employee.id], {})
+            self.assertEqual(oext, 'ics')
+            self.assertIn("Activity Calendar", name)
+
+            calendar = icalendar.Calendar.from_ical(content)
+            event, = calendar.walk('VEVENT')
+            self.assertEqual(str(event['summary']), "Demo")
+            self.assertEqual(
+                str(event['description']), "Show the fleet module")
+            self.assertEqual(str(event['location']), "Acme HQ")
+            self.assertEqual(
+                event.decoded('dtstart'),
+                dt.datetime(2030, 1, 7, 10, tzinfo=dt.timezone.utc))
+            self.assertEqual(
+                event.decoded('dtend'),
+                dt.datetime(2030, 1, 7, 11, tzinfo=dt.timezone.utc))
+            self.assertEqual(str(event['uid']), meeting.icalendar_uid)
+
+            # the UID stays when the activity moves
+            meeting.planned_date = dt.datetime(2030, 1, 8, 10)
+            meeting.save()
+            _, content, _, _ = Report.execute([employee.id], {})
+            event, = icalendar.Calendar.from_ical(content).walk('VEVENT')
+            self.assertEqual(str(event['uid']), meeting.icalendar_uid)
+
+    @with_transaction()
+    def test_activity_company_rule(self):
+        "The activities of another company are hidden"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        User = pool.get('res.user')
+        company = create_company()
+        other = create_company(name="Other")
+        with set_company(company):
+            create_activity(company)
+        with set_company(other):
+            mine = create_activity(other)
+        user = User(
+            login='li', companies=[company, other], company=other,
+            groups=[group('group_crm')])
+        user.save()
+        with Transaction().set_user(user.id), \
+                Transaction().set_context(
+                    company=other.id, companies=[other.id],
+                    _check_access=True):
+            self.assertEqual(Activity.search([]), [mine])
 
 
 del ModuleTestCase
