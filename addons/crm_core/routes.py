@@ -142,8 +142,10 @@ def parse_form(request):
         pairs = parse_qsl(
             data.decode('utf-8'), keep_blank_values=True, strict_parsing=False,
             encoding='utf-8', errors='strict', max_num_fields=MAX_FIELDS)
-    except (UnicodeDecodeError, ValueError):
+    except UnicodeDecodeError:
         raise FormError(HTTPStatus.BAD_REQUEST, [_('error_encoding')])
+    except ValueError:
+        raise FormError(HTTPStatus.BAD_REQUEST, [_('error_too_many_fields')])
     form = {}
     for key, value in pairs:
         if key in form:
