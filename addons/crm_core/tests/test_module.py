@@ -4,6 +4,8 @@
 import datetime as dt
 import json
 from decimal import Decimal
+from email.message import EmailMessage
+from unittest.mock import patch
 
 import icalendar
 
@@ -15,7 +17,10 @@ from trytond.transaction import Transaction
 from trytond.model.exceptions import AccessError, ValidationError
 from trytond.modules.crm_core.exceptions import (
     ActivityValidationError, LostReasonError, StageError)
-from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+from trytond.modules.crm_core.routes import FormError, validate_form
+from trytond.protocols.wrappers import HTTPStatus
+from trytond.tests.test_tryton import (
+    DB_NAME, ModuleTestCase, RouteTestCase, with_transaction)
 
 
 def create_opportunity(company, **values):
@@ -82,7 +87,8 @@ def stage(name):
 class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
     "Test CRM Core module"
     module = 'crm_core'
-    extras = ['account_invoice', 'stock']
+    extras = [
+        'account_invoice', 'stock', 'inbound_email', 'marketing_campaign']
 
     @with_transaction()
     def test_team_member_unique(self):
@@ -672,5 +678,309 @@ class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
                     _check_access=True):
             self.assertEqual(Activity.search([]), [mine])
 
+    @with_transaction()
+    def test_capture_party_by_email(self):
+        "The party of a captured lead is found by its normalised e-mail"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Party = pool.get('party.party')
 
-del ModuleTestCase
+        party = Party(name="Ann Lee", contact_mechanisms=[
+                {'type': 'email', 'value': 'Ann.Lee@Example.com'}])
+        party.save()
+
+        self.assertEqual(
+            Opportunity.capture_party("Ann", ' ann.lee@example.COM '), party)
+        other = Opportunity.capture_party(
+            "Bob", 'bob@example.com', '+32 2 555 01 02')
+        self.assertNotEqual(other, party)
+        self.assertEqual(other.name, "Bob")
+        self.assertEqual(
+            sorted(m.type for m in other.contact_mechanisms),
+            ['email', 'phone'])
+        self.assertEqual(
+            Opportunity.capture_party("Bob again", 'BOB@example.com'), other)
+
+    @with_transaction()
+    def test_capture_web_form(self):
+        "A web form creates a lead with its party, comment and UTM"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        company = create_company()
+        lead = Opportunity.capture_web_form({
+                'name': "Ann Lee",
+                'email': 'ann@example.com',
+                'phone': '',
+                'company': "Lee & Co",
+                'message': "Call me\nplease",
+                'utm_campaign': "Spring",
+                'utm_medium': "email",
+                'utm_source': "newsletter",
+                }, '192.0.2.1')
+
+        self.assertEqual(lead.state, 'lead')
+        self.assertEqual(lead.stage, stage('new'))
+        self.assertEqual(lead.company, company)
+        self.assertEqual(lead.party.name, "Ann Lee")
+        self.assertEqual(lead.description, "Web form: Lee & Co")
+        self.assertIn("Company: Lee & Co", lead.comment)
+        self.assertTrue(lead.comment.endswith("Call me\nplease"))
+        self.assertEqual(lead.capture_channel, 'web_form')
+        self.assertEqual(lead.capture_address, '192.0.2.1')
+        self.assertEqual(lead.marketing_campaign.name, 'spring')
+        self.assertEqual(lead.marketing_medium.name, 'email')
+        self.assertEqual(lead.marketing_source.name, 'newsletter')
+        self.assertEqual(Opportunity.capture_count('192.0.2.1'), 1)
+        self.assertEqual(Opportunity.capture_count('192.0.2.2'), 0)
+        self.assertEqual(Opportunity.capture_count(
+                '192.0.2.1',
+                since=dt.datetime.now() + dt.timedelta(minutes=1)), 0)
+
+        copy, = Opportunity.copy([lead])
+        self.assertEqual(copy.capture_channel, None)
+        self.assertEqual(copy.capture_address, None)
+
+    @with_transaction()
+    def test_validate_form(self):
+        "The web form values are validated and bounded"
+        values = validate_form({
+                'name': "  Ann \t Lee ", 'email': ' Ann@Example.com ',
+                'message': " Line 1\nLine 2 ", 'unknown': 'x'})
+        self.assertEqual(values['name'], "Ann Lee")
+        self.assertEqual(values['email'], 'ann@example.com')
+        self.assertEqual(values['message'], "Line 1\nLine 2")
+        self.assertNotIn('unknown', values)
+
+        for form, problem in [
+                ({}, "name is required"),
+                ({'name': ' '}, "name is required"),
+                ({'name': "Ann", 'email': 'ann@'}, "e-mail address"),
+                ({'name': "Ann", 'email': 'a b@example.com'},
+                    "e-mail address"),
+                ({'name': "A" * 101}, "longer than 100"),
+                ({'name': "Ann\x00"}, "not allowed"),
+                ({'name': "Ann", 'message': "x" * 5001}, "longer than 5000"),
+                ]:
+            with self.subTest(form=form):
+                with self.assertRaises(FormError) as cm:
+                    validate_form(form)
+                self.assertEqual(cm.exception.status, HTTPStatus.BAD_REQUEST)
+                self.assertTrue(
+                    any(problem in p for p in cm.exception.problems),
+                    cm.exception.problems)
+
+    def _inbound_email(self, message):
+        pool = Pool()
+        Inbox = pool.get('inbound.email.inbox')
+        Email = pool.get('inbound.email')
+        inbox, = Inbox.search([], limit=1) or [Inbox(
+                name="Sales", rules=[{
+                        'action': (
+                            'sale.opportunity|create_from_inbound_email'),
+                        }])]
+        inbox.save()
+        email = Email(inbox=inbox, data=message.as_bytes(), data_type='raw')
+        email.save()
+        Email.process([email])
+        return email.result
+
+    @with_transaction()
+    def test_inbound_email_lead(self):
+        "An e-mail creates a lead; a reply is appended to it"
+        pool = Pool()
+        Attachment = pool.get('ir.attachment')
+        Opportunity = pool.get('sale.opportunity')
+        create_company()
+
+        message = EmailMessage()
+        message['From'] = "Ann Lee <Ann@Example.com>"
+        message['To'] = 'sales@example.org'
+        message['Subject'] = "Quote for 20 chairs"
+        message['Message-ID'] = '<first.1@example.com>'
+        message.set_content("Could you send a quote?")
+        message.add_attachment(
+            b'plan', maintype='application', subtype='pdf',
+            filename='plan.pdf')
+
+        lead = self._inbound_email(message)
+        self.assertIsInstance(lead, Opportunity)
+        self.assertEqual(lead.state, 'lead')
+        self.assertEqual(lead.party.name, "Ann Lee")
+        self.assertEqual(
+            lead.party.contact_mechanisms[0].value, 'ann@example.com')
+        self.assertEqual(lead.description, "E-mail: Quote for 20 chairs")
+        self.assertEqual(lead.comment, "Could you send a quote?")
+        self.assertEqual(lead.capture_channel, 'email')
+        self.assertEqual(lead.capture_message_id, '<first.1@example.com>')
+        attachment, = Attachment.search([('resource', '=', str(lead))])
+        self.assertEqual(attachment.name, 'plan.pdf')
+        self.assertEqual(attachment.data, b'plan')
+
+        reply = EmailMessage()
+        reply['From'] = 'ann@example.com'
+        reply['Subject'] = "Re: Quote for 20 chairs"
+        reply['Message-ID'] = '<second.2@example.com>'
+        reply['In-Reply-To'] = '<answer.9@example.org>'
+        reply['References'] = '<first.1@example.com> <answer.9@example.org>'
+        reply.set_content("And 4 tables.")
+        self.assertEqual(self._inbound_email(reply), lead)
+        self.assertEqual(
+            lead.comment, "Could you send a quote?\n\n"
+            "--- ann@example.com: Re: Quote for 20 chairs\nAnd 4 tables.")
+
+        by_number = EmailMessage()
+        by_number['From'] = 'bob@example.com'
+        by_number['Subject'] = f"About [{lead.number}]"
+        by_number.set_content("Bob here.")
+        self.assertEqual(self._inbound_email(by_number), lead)
+
+        other = EmailMessage()
+        other['From'] = 'bob@example.com'
+        other['Subject'] = "New project"
+        other.set_content("<p>Hello &amp; welcome</p>", subtype='html')
+        new = self._inbound_email(other)
+        self.assertNotEqual(new, lead)
+        self.assertEqual(new.comment, "Hello & welcome")
+        self.assertEqual(new.party.name, 'bob@example.com')
+
+
+class CrmCoreLeadRouteTestCase(RouteTestCase):
+    "Test CRM Core lead capture route"
+    module = 'crm_core'
+    extras = ['marketing_campaign']
+
+    @classmethod
+    def setUpDatabase(cls):
+        create_company()
+        Transaction().commit()
+
+    @property
+    def url(self):
+        return f'/{self.db_name}/crm/lead'
+
+    def post(self, data, address='198.51.100.1', **kwargs):
+        kwargs.setdefault(
+            'content_type', 'application/x-www-form-urlencoded')
+        return self.client().post(
+            self.url, data=data,
+            environ_base={'REMOTE_ADDR': address}, **kwargs)
+
+    def leads(self, address):
+        @with_transaction()
+        def count():
+            Opportunity = Pool().get('sale.opportunity')
+            return [{
+                    'party': o.party.name,
+                    'state': o.state,
+                    'source': o.marketing_source and o.marketing_source.name,
+                    } for o in Opportunity.search([
+                            ('capture_address', '=', address)])]
+        return count()
+
+    def test_form(self):
+        "GET shows an accessible HTML form"
+        response = self.client().get(
+            self.url, headers={'Accept-Language': 'fr, en;q=0.5'})
+        self.assertEqual(response.status_code, HTTPStatus.OK)
+        self.assertEqual(response.mimetype, 'text/html')
+        body = response.get_data(as_text=True)
+        self.assertIn('<html lang="en">', body)
+        self.assertIn('<label for="crm-name">Name *</label>', body)
+        self.assertIn('name="homepage"', body)
+        self.assertIn(f'action="{self.url}"', body)
+
+    def test_post(self):
+        "A good post creates a lead and thanks"
+        response = self.post(
+            'name=Ann+%3Cb%3ELee%3C%2Fb%3E&email=ann%40example.com'
+            '&company=Lee+%26+Co&message=Hi%0Athere&utm_source=google',
+            address='198.51.100.10')
+        self.assertEqual(response.status_code, HTTPStatus.OK)
+        self.assertIn('Thank you', response.get_data(as_text=True))
+
+        lead, = self.leads('198.51.100.10')
+        self.assertEqual(lead, {
+                'party': "Ann <b>Lee</b>",
+                'state': 'lead',
+                'source': 'google',
+                })
+
+    def test_honeypot(self):
+        "A filled honeypot answers thanks but creates nothing"
+        response = self.post(
+            'name=Bot&homepage=http%3A%2F%2Fspam.example',
+            address='198.51.100.20')
+        self.assertEqual(response.status_code, HTTPStatus.OK)
+        self.assertIn('Thank you', response.get_data(as_text=True))
+        self.assertEqual(self.leads('198.51.100.20'), [])
+
+    def test_rate_limit(self):
+        "Over the hourly limit of an address the answer is 429"
+        @with_transaction()
+        def set_limit(limit):
+            Configuration = Pool().get('crm.configuration')
+            config = Configuration(1)
+            config.web_form_rate_limit = limit
+            config.save()
+            Transaction().commit()
+        set_limit(2)
+        self.addCleanup(set_limit, 20)
+
+        for _ in range(2):
+            response = self.post('name=Ann', address='198.51.100.30')
+            self.assertEqual(response.status_code, HTTPStatus.OK)
+        response = self.post('name=Ann', address='198.51.100.30')
+        self.assertEqual(response.status_code, HTTPStatus.TOO_MANY_REQUESTS)
+        self.assertIn('Too many requests', response.get_data(as_text=True))
+        self.assertEqual(len(self.leads('198.51.100.30')), 2)
+
+        response = self.post('name=Ann', address='198.51.100.31')
+        self.assertEqual(response.status_code, HTTPStatus.OK)
+
+    def test_bad_requests(self):
+        "Bad requests answer 400 with a readable, escaped page"
+        for data, kwargs, status, problem in [
+                ('email=ann%40example.com', {}, 400, 'name is required'),
+                ('name=Ann&email=%3Cscript%3E', {}, 400, 'e-mail address'),
+                ('name=' + 'A' * 200, {}, 400, 'longer than 100'),
+                ('name=%FF%FE', {}, 400, 'not valid UTF-8'),
+                (b'name=\xff\xfe', {}, 400, 'not valid UTF-8'),
+                ('name=A%00', {}, 400, 'not allowed'),
+                ('name=A&name=B', {}, 400, 'repeated'),
+                ('&'.join(f'f{i}=x' for i in range(50)), {}, 400,
+                    'too many fields'),
+                ('{"name": "Ann"}', {'content_type': 'application/json'},
+                    400, 'application/x-www-form-urlencoded'),
+                ('name=' + 'A' * 20000, {}, 413, 'too large'),
+                ]:
+            with self.subTest(data=data[:40], **kwargs):
+                response = self.post(
+                    data, address='198.51.100.40', **kwargs)
+                self.assertEqual(response.status_code, status)
+                self.assertEqual(response.mimetype, 'text/html')
+                body = response.get_data(as_text=True)
+                self.assertIn(problem, body)
+                self.assertNotIn('<script>', body)
+                self.assertNotIn('Traceback', body)
+        self.assertEqual(self.leads('198.51.100.40'), [])
+
+    def test_not_found(self):
+        "An unknown database or one without crm_core answers 404"
+        response = self.client().get('/no-such-database/crm/lead')
+        self.assertEqual(response.status_code, HTTPStatus.NOT_FOUND)
+
+        models = Pool._pools[DB_NAME]['model']
+        with patch.dict(models):
+            del models['crm.configuration']
+            for method in ['get', 'post']:
+                response = getattr(self.client(), method)(
+                    self.url, data='name=Ann',
+                    content_type='application/x-www-form-urlencoded')
+                self.assertEqual(
+                    response.status_code, HTTPStatus.NOT_FOUND)
+
+        response = self.client().get(self.url + '?company=999')
+        self.assertEqual(response.status_code, HTTPStatus.NOT_FOUND)
+
+
+del ModuleTestCase, RouteTestCase

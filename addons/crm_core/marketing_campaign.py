@@ -1,0 +1,21 @@
+# This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from trytond.pool import Pool, PoolMeta
+
+
+class Opportunity(metaclass=PoolMeta):
+    __name__ = 'sale.opportunity'
+
+    def _set_capture_utm(self, values):
+        "Set the host's marketing campaign, medium and source"
+        pool = Pool()
+        super()._set_capture_utm(values)
+        for key, fname, model in [
+                ('utm_campaign', 'marketing_campaign', 'marketing.campaign'),
+                ('utm_medium', 'marketing_medium', 'marketing.medium'),
+                ('utm_source', 'marketing_source', 'marketing.source'),
+                ]:
+            if values.get(key):
+                Parameter = pool.get(model)
+                setattr(self, fname, Parameter.from_name(values[key]))
