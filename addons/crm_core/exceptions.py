@@ -1,7 +1,7 @@
 # This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
-from trytond.exceptions import UserError
+from trytond.exceptions import UserError, UserWarning
 
 
 class StageError(UserError):
@@ -9,4 +9,12 @@ class StageError(UserError):
 
 
 class LostReasonError(UserError):
+    pass
+
+
+class MergeError(UserError):
+    pass
+
+
+class DuplicateWarning(UserWarning):
     pass
