@@ -1,7 +1,7 @@
 # This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
-from trytond.exceptions import UserError
+from trytond.exceptions import UserError, UserWarning
 from trytond.model.exceptions import ValidationError
 
 
@@ -14,4 +14,12 @@ class LostReasonError(UserError):
 
 
 class ActivityValidationError(ValidationError):
+    pass
+
+
+class MergeError(UserError):
+    pass
+
+
+class DuplicateWarning(UserWarning):
     pass

@@ -16,7 +16,8 @@ from trytond.pool import Pool
 from trytond.transaction import Transaction
 from trytond.model.exceptions import AccessError, ValidationError
 from trytond.modules.crm_core.exceptions import (
-    ActivityValidationError, LostReasonError, StageError)
+    ActivityValidationError, DuplicateWarning, LostReasonError, MergeError,
+    StageError)
 from trytond.modules.crm_core.routes import FormError, validate_form
 from trytond.protocols.wrappers import HTTPStatus
 from trytond.tests.test_tryton import (
@@ -82,6 +83,20 @@ def stage(name):
     ModelData = pool.get('ir.model.data')
     Stage = pool.get('crm.stage')
     return Stage(ModelData.get_id('crm_core', 'stage_' + name))
+
+
+def create_party(name, email=None, phone=None, **values):
+    "Create a party with an e-mail and a phone"
+    pool = Pool()
+    Party = pool.get('party.party')
+    mechanisms = []
+    if email:
+        mechanisms.append({'type': 'email', 'value': email})
+    if phone:
+        mechanisms.append({'type': 'phone', 'value': phone})
+    party = Party(name=name, contact_mechanisms=mechanisms, **values)
+    party.save()
+    return party
 
 
 class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
@@ -326,6 +341,179 @@ class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertEqual(copy.state, 'lead')
             self.assertEqual(copy.stage, stage('new'))
             self.assertEqual(len(copy.stage_history), 1)
+
+    def test_duplicate_keys(self):
+        "E-mails and phones are compared normalised"
+        from trytond.modules.crm_core.duplicate import (
+            email_key, phone_key, similarity, trigrams)
+        self.assertEqual(
+            email_key("  John.Doe@Example.COM "), "john.doe@example.com")
+        self.assertEqual(phone_key("+359 2 987 6543"), "+35929876543")
+        self.assertEqual(phone_key("02 987 6543", ['BG']), "+35929876543")
+        self.assertEqual(phone_key("02 987 6543"), "")
+        self.assertEqual(phone_key("not a number", ['BG']), "")
+        self.assertEqual(similarity(trigrams("word"), trigrams("word")), 1)
+        # pg_trgm: similarity('word', 'two words') = 0.363636
+        self.assertAlmostEqual(
+            similarity(trigrams("word"), trigrams("two words")),
+            4 / 11)
+
+    @with_transaction()
+    def test_duplicate_find(self):
+        "Duplicates are found by e-mail, phone and name, once per pair"
+        pool = Pool()
+        Duplicate = pool.get('crm.duplicate')
+
+        company = create_company()
+        with set_company(company):
+            a = create_party("Acme Trading", email="Sales@Acme.example ")
+            b = create_party("Zenith Ltd", email="sales@acme.example",
+                phone="+359 2 987 6543")
+            c = create_party("Globex", phone="+35929876543")
+            d = create_party("Acme Tradings")
+            create_party("Initech", email="info@initech.example")
+
+            self.assertEqual(Duplicate.find_duplicates(), 3)
+            self.assertEqual(Duplicate.find_duplicates(), 3)
+            duplicates = Duplicate.search([])
+            self.assertEqual(len(duplicates), 3)
+            pairs = {(x.party_a, x.party_b): x for x in duplicates}
+            self.assertEqual(
+                set(pairs), {(a, b), (b, c), (a, d)})
+            self.assertIn("same e-mail sales@acme.example", pairs[a, b].reasons)
+            self.assertIn("same phone +35929876543", pairs[b, c].reasons)
+            self.assertIn("similar names", pairs[a, d].reasons)
+            self.assertEqual(duplicates[0].score, pairs[a, b].score)
+            self.assertGreaterEqual(pairs[a, b].score, 0.9)
+
+            Duplicate.dismiss([pairs[a, d]])
+            Duplicate.find_duplicates()
+            self.assertEqual(pairs[a, d].state, 'dismissed')
+            self.assertEqual(Duplicate.search([], count=True), 3)
+
+    @with_transaction()
+    def test_duplicate_threshold(self):
+        "The threshold of the configuration filters the names"
+        pool = Pool()
+        Duplicate = pool.get('crm.duplicate')
+        Configuration = pool.get('crm.configuration')
+
+        create_party("Jonathan Smith")
+        create_party("Jonathon Smith")
+        self.assertEqual(Duplicate.find_duplicates(), 1)
+        configuration = Configuration(1)
+        configuration.duplicate_threshold = 0.9
+        configuration.save()
+        self.assertEqual(Duplicate.find_duplicates(), 0)
+        self.assertEqual(Duplicate.search([]), [])
+
+    @with_transaction()
+    def test_duplicate_phone_region(self):
+        "A national number takes the country of the party or company"
+        pool = Pool()
+        Country = pool.get('country.country')
+        Address = pool.get('party.address')
+
+        bulgaria = Country(name="Bulgaria", code='BG')
+        bulgaria.save()
+        party = create_party("Acme")
+        Address(party=party, country=bulgaria).save()
+        mechanism, = create_party(
+            "Other", phone="+359 2 987 6543").contact_mechanisms
+        self.assertEqual(mechanism.crm_key, '+35929876543')
+        party.contact_mechanisms = [{'type': 'phone', 'value': '02 987 6543'}]
+        party.save()
+        self.assertEqual(party.contact_mechanisms[0].crm_key, '+35929876543')
+
+        company = create_company()
+        Address(party=company.party, country=bulgaria).save()
+        with set_company(company):
+            other = create_party("Other", phone="029876543")
+            self.assertEqual(
+                other.contact_mechanisms[0].crm_key, '+35929876543')
+
+    @with_transaction()
+    def test_duplicate_merge(self):
+        "Merging moves the opportunities and deactivates the other party"
+        pool = Pool()
+        Duplicate = pool.get('crm.duplicate')
+        Opportunity = pool.get('sale.opportunity')
+
+        company = create_company()
+        with set_company(company):
+            a = create_party("Acme Trading", email="sales@acme.example")
+            b = create_party("Acme Tradings", email="sales@acme.example")
+            c = create_party("Acme Trading.")
+            opportunity = Opportunity(party=b, description="Fleet")
+            with Transaction().set_context(_skip_warnings=True):
+                opportunity.save()
+            Duplicate.find_duplicates()
+            duplicate, = Duplicate.search([
+                    ('party_a', '=', a.id), ('party_b', '=', b.id)])
+
+            Duplicate.merge_parties(a, b)
+            Duplicate.write([duplicate], {'state': 'merged'})
+
+            b = b.__class__(b.id)
+            self.assertFalse(b.active)
+            self.assertEqual(b.replaced_by, a)
+            self.assertEqual(
+                Opportunity.search([('party', '=', a.id)]), [opportunity])
+            # the candidates of b are gone, those of a stay
+            self.assertEqual(Duplicate.search([
+                        ('state', '=', 'open'),
+                        ['OR', ('party_a', '=', b.id),
+                            ('party_b', '=', b.id)],
+                        ]), [])
+            Duplicate.find_duplicates()
+            self.assertEqual(duplicate.state, 'merged')
+            self.assertEqual(
+                [(x.party_a, x.party_b) for x in Duplicate.search(
+                        [('state', '=', 'open')])],
+                [(a, c)])
+
+    @with_transaction()
+    def test_duplicate_merge_refused(self):
+        "Bad merges are refused with the parties named"
+        pool = Pool()
+        Duplicate = pool.get('crm.duplicate')
+        Party = pool.get('party.party')
+
+        company = create_company()
+        a = create_party("Acme")
+        b = create_party("Acme Ltd")
+        with self.assertRaisesRegex(MergeError, '"Acme" with itself'):
+            Duplicate.merge_parties(a, a)
+        Party.write([b], {'active': False})
+        with self.assertRaisesRegex(MergeError, '"Acme Ltd" because it is'):
+            Duplicate.merge_parties(a, b)
+        with self.assertRaisesRegex(MergeError, 'party of a company'):
+            Duplicate.merge_parties(a, company.party)
+        other = create_company(name="Other Company")
+        with self.assertRaisesRegex(MergeError, 'each is the party'):
+            Duplicate.merge_parties(company.party, other.party)
+        self.assertTrue(a.active)
+
+    @with_transaction()
+    def test_duplicate_lead_warning(self):
+        "A lead that looks like an existing party raises a warning"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+
+        company = create_company()
+        with set_company(company):
+            create_party("Acme", email="sales@acme.example")
+            lead_party = create_party("ACME Corp", email="Sales@acme.example")
+            contact, = lead_party.contact_mechanisms
+            lead = Opportunity(party=lead_party, contact=contact)
+            with self.assertRaisesRegex(DuplicateWarning, '"Acme"'):
+                lead.save()
+            with Transaction().set_context(_skip_warnings=True):
+                lead = Opportunity(party=lead_party, contact=contact)
+                lead.save()
+
+            plain = create_party("Initech")
+            Opportunity(party=plain).save()
 
     @with_transaction()
     def test_tag_color(self):
