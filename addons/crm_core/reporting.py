@@ -185,9 +185,10 @@ class Forecast(_Reporting):
         amount = Coalesce(opportunity.amount, Literal(0))
         return super()._value_columns(tables) | {
             'amount': Sum(amount),
-            'weighted_amount': Sum(
-                amount * Coalesce(
-                    opportunity.conversion_probability, Literal(0))),
+            # The float probability turns the product into a float
+            'weighted_amount': cls.weighted_amount.sql_cast(Sum(
+                    amount * Coalesce(
+                        opportunity.conversion_probability, Literal(0)))),
             }
 
 
