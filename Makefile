@@ -11,7 +11,6 @@ PORT ?= 8000
 # make test: auto (PostgreSQL when reachable, else SQLite), postgresql or sqlite
 BACKEND ?= auto
 
-export TRYTOND_CONFIG := $(CURDIR)/trytond.conf
 export CRM_MODULES := $(MODULES)
 
 .PHONY: run test bench install web clean

@@ -8,8 +8,24 @@ DB=${DB:-crm}
 PORT=${PORT:-8000}
 PASSWORD=${CRM_ADMIN_PASSWORD:-admin}
 MODULES=${CRM_MODULES:-crm_core crm_marketing crm_service crm_survey crm_loyalty}
-# trytond.conf keeps relative paths (var/, web/sao): run from the top.
-export TRYTOND_CONFIG=${TRYTOND_CONFIG:-$top/trytond.conf}
+# trytond 8.0 reads a relative SQLite path from the filesystem root, so the
+# settings of trytond.conf are written to var/trytond.conf with the paths
+# made absolute; every command below reads that file.
+mkdir -p var
+"$top/.venv/bin/python" - "$top" <<'PY'
+import configparser, os, sys
+top = sys.argv[1]
+config = configparser.RawConfigParser()
+config.read(os.path.join(top, 'trytond.conf'))
+for section, option in [('database', 'path'), ('web', 'root')]:
+    if config.has_option(section, option):
+        config.set(section, option, os.path.join(
+                top, config.get(section, option)))
+with open(os.path.join(top, 'var', 'trytond.conf'), 'w') as file:
+    file.write('# Written by `make run` from trytond.conf: do not edit\n')
+    config.write(file)
+PY
+export TRYTOND_CONFIG=$top/var/trytond.conf
 export TRYTOND_WEB__LISTEN=${TRYTOND_WEB__LISTEN:-localhost:$PORT}
 uri=${TRYTOND_DATABASE__URI:-sqlite://}
 bin=$top/.venv/bin
@@ -20,7 +36,6 @@ printf '%s\n' "$PASSWORD" > "$passfile"
 export TRYTONPASSFILE=$passfile
 
 if [[ $uri == sqlite* ]]; then
-    mkdir -p var
     where="SQLite file var/$DB.sqlite"
 else
     where="PostgreSQL database $DB"
