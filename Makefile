@@ -36,7 +36,8 @@ run: install web
 	@DB=$(DB) PORT=$(PORT) tools/run.sh
 
 test: install web
-	@BACKEND=$(BACKEND) $(PY) tools/run_tests.py
+	@TRYTOND_CONFIG=$(CURDIR)/trytond.conf BACKEND=$(BACKEND) \
+		$(PY) tools/run_tests.py
 
 bench: install
 	@$(PY) bench/run.py
