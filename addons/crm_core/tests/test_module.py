@@ -38,28 +38,26 @@ def create_opportunity(company, **values):
     return opportunity
 
 
-def activity_type(name):
-    "Return the default activity type of the module"
+def module_record(model, xml_id):
+    "Return the record of the module's XML data"
     pool = Pool()
     ModelData = pool.get('ir.model.data')
-    Type = pool.get('crm.activity.type')
-    return Type(ModelData.get_id('crm_core', 'activity_type_' + name))
+    return pool.get(model)(ModelData.get_id('crm_core', xml_id))
+
+
+def activity_type(name):
+    "Return the default activity type of the module"
+    return module_record('crm.activity.type', 'activity_type_' + name)
 
 
 def ModelData_action(name):
     "Return the ir.action id of the window action"
-    pool = Pool()
-    ModelData = pool.get('ir.model.data')
-    ActWindow = pool.get('ir.action.act_window')
-    return ActWindow(ModelData.get_id('crm_core', name)).action.id
+    return module_record('ir.action.act_window', name).action.id
 
 
 def group(name):
     "Return the group of the module"
-    pool = Pool()
-    ModelData = pool.get('ir.model.data')
-    Group = pool.get('res.group')
-    return Group(ModelData.get_id('crm_core', name))
+    return module_record('res.group', name)
 
 
 def create_activity(company, **values):
@@ -79,10 +77,7 @@ def create_activity(company, **values):
 
 def stage(name):
     "Return the default stage of the module"
-    pool = Pool()
-    ModelData = pool.get('ir.model.data')
-    Stage = pool.get('crm.stage')
-    return Stage(ModelData.get_id('crm_core', 'stage_' + name))
+    return module_record('crm.stage', 'stage_' + name)
 
 
 def create_party(name, email=None, phone=None, **values):
