@@ -9,6 +9,7 @@ durations lower is better and for rates higher is better, as `better` says.
     python bench/run.py [name-filter]
 """
 import importlib
+import inspect
 import json
 import pathlib
 import sys
@@ -24,12 +25,14 @@ def benchmarks(name_filter=None):
     for path in sorted(HERE.glob('bench_*.py')):
         module = importlib.import_module(f'bench.{path.stem}')
         for name in sorted(dir(module)):
-            if not name.startswith('bench_'):
+            function = getattr(module, name)
+            if (not name.startswith('bench_')
+                    or not inspect.isfunction(function)):
                 continue
             qualified = f'{path.stem}.{name}'
             if name_filter and name_filter not in qualified:
                 continue
-            yield qualified, getattr(module, name)
+            yield qualified, function
 
 
 def main(argv):

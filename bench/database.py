@@ -1,0 +1,109 @@
+"""The PostgreSQL databases the benchmarks work on.
+
+Each benchmark works on its own copy of a template database with crm_core
+activated, `<prefix>_tpl_<key>`, created once with trytond-admin and kept
+while the modules do not change (the key of tools/run_tests.py). The prefix
+is `bench_crm` unless CRM_BENCH_PREFIX says otherwise, so that two trees can
+benchmark on one server without evicting each other's template.
+"""
+import contextlib
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+from urllib.parse import urlsplit
+
+TOP = pathlib.Path(__file__).resolve().parent.parent
+URI = os.environ.get('CRM_BENCH_POSTGRESQL_URI', 'postgresql:///')
+PREFIX = os.environ.get('CRM_BENCH_PREFIX', 'bench_crm')
+
+
+def source_key():
+    spec = importlib.util.spec_from_file_location(
+        'run_tests', TOP / 'tools' / 'run_tests.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.source_key()
+
+
+def admin():
+    "Return an autocommit connection to the server's postgres database"
+    import psycopg
+    return psycopg.connect(
+        f'postgresql://{urlsplit(URI).netloc}/postgres', autocommit=True)
+
+
+def dsn(name):
+    return f'postgresql://{urlsplit(URI).netloc}/{name}'
+
+
+def connect(name):
+    import psycopg
+    return psycopg.connect(dsn(name))
+
+
+def prepare_template():
+    """Return the template database with crm_core, creating it if needed
+
+    It is built under a temporary name and renamed once complete, so that a
+    run killed half-way never leaves an empty template behind."""
+    template = f'{PREFIX}_tpl_{source_key()}'
+    building = f'{template}_building'
+    with admin() as conn:
+        names = [r[0] for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s",
+                (f'{PREFIX}_tpl_%',))]
+        for name in names:
+            if name != template:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        if template in names:
+            return template
+        conn.execute(f'CREATE DATABASE "{building}"')
+    env = dict(os.environ, TRYTOND_DATABASE__URI=URI,
+        TRYTOND_CONFIG=str(TOP / 'trytond.conf'))
+    with tempfile.NamedTemporaryFile('w', suffix='.pass') as passfile:
+        passfile.write('admin\n')
+        passfile.flush()
+        env['TRYTONPASSFILE'] = passfile.name
+        subprocess.run([
+                str(pathlib.Path(sys.executable).parent / 'trytond-admin'),
+                '-c', str(TOP / 'trytond.conf'), '-d', building,
+                '--all', '-u', 'crm_core', '--activate-dependencies',
+                '--indexes', '--email', 'admin@example.com'],
+            env=env, check=True, stdout=subprocess.DEVNULL)
+    with admin() as conn:
+        conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{template}"')
+    return template
+
+
+def fresh_database(name):
+    "Create the database `<prefix>_<name>` anew from the template"
+    database = f'{PREFIX}_{name}'
+    template = prepare_template()
+    with admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
+        conn.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
+    return database
+
+
+def pool(database):
+    "Return the initialised trytond pool of the database"
+    os.environ['TRYTOND_DATABASE__URI'] = URI
+    from trytond import config
+    config.update_etc(str(TOP / 'trytond.conf'))
+    from trytond.pool import Pool
+    Pool.start()
+    pool = Pool(database)
+    pool.init()
+    return pool
+
+
+@contextlib.contextmanager
+def transaction(database, user=0, context=None):
+    "Start a trytond transaction on the database"
+    from trytond.transaction import Transaction
+    with Transaction().start(
+            database, user, context=context or {}) as transaction:
+        yield transaction
