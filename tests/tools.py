@@ -53,7 +53,8 @@ from pathlib import Path
 
 from selenium import webdriver
 from selenium.common.exceptions import (
-    NoSuchElementException, StaleElementReferenceException)
+    ElementNotInteractableException, NoSuchElementException,
+    StaleElementReferenceException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -110,11 +111,15 @@ def cache_key():
     return digest.hexdigest()[:16]
 
 
-def prepare_database(directory, name=DATABASE):
-    "Create the database name in directory with the CRM modules activated"
+def prepare_database(directory, name=DATABASE, demo=False):
+    """Create the database name in directory with the CRM modules activated
+
+    With demo, the demo data of `make run` is loaded too (the logins of the
+    demo salespeople then have PASSWORD)."""
     directory = Path(directory)
     path = directory / f'{name}.sqlite'
-    cached = CACHE / f'{cache_key()}.sqlite'
+    suffix = '-demo' if demo else ''
+    cached = CACHE / f'{cache_key()}{suffix}.sqlite'
     if cached.exists():
         shutil.copyfile(cached, path)
     else:
@@ -131,12 +136,14 @@ def prepare_database(directory, name=DATABASE):
             raise RuntimeError(
                 f'trytond-admin failed ({process.returncode}):\n'
                 + (process.stdout + process.stderr)[-5000:])
+        if demo:
+            _load_demo_data(directory, name)
         CACHE.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=CACHE, delete=False) as tmp:
             shutil.copyfile(path, tmp.name)
         os.replace(tmp.name, cached)
         for old in CACHE.glob('*.sqlite'):
-            if old != cached:
+            if not old.name.startswith(cache_key()):
                 old.unlink(missing_ok=True)
     with contextlib.closing(sqlite3.connect(path)) as connection, \
             connection:
@@ -144,6 +151,20 @@ def prepare_database(directory, name=DATABASE):
         connection.execute(
             "UPDATE ir_module_config_wizard_item SET state = 'done'")
     return path
+
+
+def _load_demo_data(directory, name):
+    "Load the demo data of `make run` into the database"
+    trytond_config(directory)
+    process = subprocess.run([
+            BIN / 'python', ROOT / 'tools' / 'demo_data.py',
+            '-c', Path(directory) / 'test.conf', '-d', name],
+        env={**os.environ, 'CRM_ADMIN_PASSWORD': PASSWORD},
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    if process.returncode:
+        raise RuntimeError(
+            f'demo_data failed ({process.returncode}):\n'
+            + (process.stdout + process.stderr)[-5000:])
 
 
 def free_port():
@@ -377,6 +398,17 @@ class Sao:
                     return pane
         return self.wait(active, f'no active tab {name!r}')
 
+    def switch_tab(self, name):
+        "Show the open tab named name and return its pane"
+        for link in self.driver.find_elements(
+                By.CSS_SELECTOR, '#tablist > li > a'):
+            title = link.find_element(
+                By.CSS_SELECTOR, 'span[title]').get_attribute('title')
+            if title == name or title.endswith(' / ' + name):
+                link.click()
+                return self.tab(name)
+        raise AssertionError(f'no tab {name!r}')
+
     def close_tabs(self):
         "Close all the tabs"
         selector = '#tablist > li > a > button.close'
@@ -396,6 +428,93 @@ class Sao:
             f'active tab has no {type_} view')
         return self.visible(selector, pane)
 
+    def dialog(self):
+        "Wait for the topmost open dialog and return its content"
+        def shown(driver):
+            dialogs = [d for d in driver.find_elements(
+                    By.CSS_SELECTOR, '.modal.in .modal-content')
+                if d.is_displayed()]
+            return dialogs[-1] if dialogs else None
+        return self.wait(shown, 'no dialog open')
+
+    def no_dialog(self):
+        "Wait until no dialog is open"
+        self.wait(
+            lambda driver: not any(d.is_displayed() for d in
+                driver.find_elements(By.CSS_SELECTOR, '.modal.in')),
+            'a dialog stays open')
+
+    def button(self, container, title):
+        "Click the visible button of container with the title"
+        self.wait(
+            lambda driver: self.visible(
+                f'button[title="{title}"]', container).is_enabled(),
+            f'button {title!r} stays disabled')
+        self.visible(f'button[title="{title}"]', container).click()
+
+    def click(self, form, name):
+        "Click the button of the form named name"
+        button = self.visible(f'button[name="{name}"]', form)
+        self.wait(lambda driver: button.is_enabled(),
+            f'button {name!r} stays disabled')
+        button.click()
+
+    def type(self, container, name, text):
+        "Replace the text of the field named name"
+        selector = f'input[name="{name}"], textarea[name="{name}"]'
+
+        def editable(driver):
+            # sao shows the form before its new record is editable
+            entry = self.visible(selector, container)
+            if entry.is_enabled() and not entry.get_attribute('readonly'):
+                try:
+                    entry.send_keys(Keys.CONTROL, 'a')
+                except ElementNotInteractableException:
+                    return None
+                return entry
+        self.wait(editable, f'{name!r} is not editable')
+        # Numbers swap a formatted entry for an input on focus
+        entry = self.visible(selector, container)
+        entry.send_keys(Keys.DELETE, text)
+        return entry
+
+    def select(self, container, name, text):
+        "Choose the record text in the many2one named name"
+        entry = self.type(container, name, text)
+        # Leaving the entry searches the text: sao sets a single match of
+        # the completion or opens the search dialog
+        entry.send_keys(Keys.TAB)
+
+        def chosen(driver):
+            if entry.get_attribute('value') == text:
+                return 'set'
+            for dialog in driver.find_elements(
+                    By.CSS_SELECTOR, '.modal.in .modal-content'):
+                if (dialog.is_displayed()
+                        and dialog.find_elements(
+                            By.CSS_SELECTOR, 'button[title=Find]')):
+                    return dialog
+        found = self.wait(chosen, f'{name!r} is not set to {text!r}')
+        if found != 'set':
+            row = self.wait(lambda driver: next((r for r in
+                        found.find_elements(By.CSS_SELECTOR, 'tbody > tr')
+                        if text in r.text), None),
+                f'no {text!r} to choose for {name!r}')
+            row.click()
+            self.button(found, 'OK')
+            self.wait(
+                lambda driver: entry.get_attribute('value') == text,
+                f'{name!r} is not set to {text!r}')
+
+    def page(self, form, name):
+        "Show the notebook page of the form named name"
+        for link in form.find_elements(
+                By.CSS_SELECTOR, '.form-notebook > ul.nav-tabs > li > a'):
+            if link.text.strip() == name:
+                link.click()
+                return
+        raise AssertionError(f'no page {name!r}')
+
     def pages(self, form):
         "Return the names of the notebook pages of the form"
         return [a.text.strip() for a in form.find_elements(
@@ -406,7 +525,11 @@ class BrowserTestCase(unittest.TestCase):
     """A prepared database, a trytond server and sao logged in as admin
 
     The tests of a class share them; each test starts with no tab open.
+    A class may ask for the demo data and log in as another user.
     """
+    demo = False
+    login = LOGIN
+    password = PASSWORD
 
     @classmethod
     def setUpClass(cls):
@@ -415,7 +538,7 @@ class BrowserTestCase(unittest.TestCase):
         directory = tempfile.TemporaryDirectory(prefix='crm-browser-')
         cls.addClassCleanup(directory.cleanup)
         cls.directory = Path(directory.name)
-        prepare_database(cls.directory)
+        cls.database = prepare_database(cls.directory, demo=cls.demo)
         cls.server = Server(cls.directory)
         cls.addClassCleanup(cls.server.stop)
         cls.server.start()
@@ -423,7 +546,8 @@ class BrowserTestCase(unittest.TestCase):
         cls.addClassCleanup(cls.driver.quit)
         cls.sao = Sao(cls.driver)
         with artifacts(cls.driver, f'{cls.__qualname__}.login', cls.server):
-            cls.sao.login(cls.server.url)
+            cls.sao.login(
+                cls.server.url, login=cls.login, password=cls.password)
 
     def setUp(self):
         super().setUp()
