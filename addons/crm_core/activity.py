@@ -24,11 +24,10 @@ from .exceptions import ActivityValidationError
 
 
 class ActivityType(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
-    """CRM Activity Type
-
-    What kind of follow-up an activity is: a call, a meeting, an e-mail, a
+    """What kind of follow-up an activity is: a call, a meeting, an e-mail, a
     to-do."""
     __name__ = 'crm.activity.type'
+    __string__ = "CRM Activity Type"
 
     name = fields.Char("Name", required=True, translate=True)
     icon = fields.Selection('list_icons', "Icon", translate=False)
@@ -59,11 +58,10 @@ class ActivityType(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
 
 
 class Activity(Workflow, ModelSQL, ModelView):
-    """CRM Activity
-
-    A follow-up planned with a customer, on a lead, an opportunity or a
+    """A follow-up planned with a customer, on a lead, an opportunity or a
     party."""
     __name__ = 'crm.activity'
+    __string__ = "CRM Activity"
     _rec_name = 'summary'
 
     _states = {
@@ -490,8 +488,8 @@ class ActivityScheduleNext(Wizard):
 
 
 class ActivityScheduleNextStart(ModelView):
-    "Done & Schedule Next Activity"
     __name__ = 'crm.activity.schedule_next.start'
+    __string__ = "Done & Schedule Next Activity"
 
     outcome = fields.Text("Outcome", help="What came out of the activity.")
     company = fields.Many2One('company.company', "Company", readonly=True)

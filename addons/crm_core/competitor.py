@@ -5,8 +5,8 @@ from trytond.model import DeactivableMixin, ModelSQL, ModelView, fields
 
 
 class Competitor(DeactivableMixin, ModelSQL, ModelView):
-    "CRM Competitor"
     __name__ = 'crm.competitor'
+    __string__ = "CRM Competitor"
 
     name = fields.Char("Name", required=True)
     website = fields.Char("Website")

@@ -8,8 +8,8 @@ from trytond.modules.company.model import (
 
 class Configuration(
         ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin):
-    "CRM Configuration"
     __name__ = 'crm.configuration'
+    __string__ = "CRM Configuration"
 
     duplicate_threshold = fields.Float(
         "Duplicate Threshold", digits=(1, 2), required=True,
@@ -35,8 +35,7 @@ class Configuration(
 
 
 class ConfigurationSequence(ModelSQL, CompanyValueMixin):
-    """CRM Configuration Sequence
-
-    The per-company sequences of the CRM; each module of the suite adds the
+    """The per-company sequences of the CRM; each module of the suite adds the
     sequence of its own documents (tickets, loyalty cards, …)."""
     __name__ = 'crm.configuration.sequence'
+    __string__ = "CRM Configuration Sequence"

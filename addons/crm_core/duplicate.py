@@ -73,10 +73,9 @@ def similarity(a, b):
 
 
 class Duplicate(ModelSQL, ModelView):
-    """CRM Duplicate
-
-    Two parties that look like the same customer."""
+    """Two parties that look like the same customer."""
     __name__ = 'crm.duplicate'
+    __string__ = "CRM Duplicate"
 
     party_a = fields.Many2One(
         'party.party', "Party A", required=True, readonly=True,
@@ -660,8 +659,8 @@ class Merge(Wizard):
 
 
 class MergeStart(ModelView):
-    "Merge Duplicate Parties"
     __name__ = 'crm.duplicate.merge.start'
+    __string__ = "Merge Duplicate Parties"
 
     duplicate = fields.Many2One('crm.duplicate', "Duplicate", readonly=True)
     party_a = fields.Many2One('party.party', "Party A", readonly=True)

@@ -306,8 +306,8 @@ class Opportunity(metaclass=PoolMeta):
 
 
 class OpportunityTag(ModelSQL):
-    "Opportunity - Tag"
     __name__ = 'sale.opportunity-crm.tag'
+    __string__ = "Opportunity - Tag"
 
     opportunity = fields.Many2One(
         'sale.opportunity', "Opportunity", required=True, ondelete='CASCADE')
@@ -316,8 +316,8 @@ class OpportunityTag(ModelSQL):
 
 
 class OpportunityCompetitor(ModelSQL):
-    "Opportunity - Competitor"
     __name__ = 'sale.opportunity-crm.competitor'
+    __string__ = "Opportunity - Competitor"
 
     opportunity = fields.Many2One(
         'sale.opportunity', "Opportunity", required=True, ondelete='CASCADE')
@@ -326,8 +326,8 @@ class OpportunityCompetitor(ModelSQL):
 
 
 class LostReason(DeactivableMixin, ModelSQL, ModelView):
-    "CRM Lost Reason"
     __name__ = 'crm.lost_reason'
+    __string__ = "CRM Lost Reason"
 
     name = fields.Char("Name", required=True, translate=True)
 
@@ -367,8 +367,8 @@ class MarkLost(Wizard):
 
 
 class MarkLostStart(ModelView):
-    "Mark Opportunity as Lost"
     __name__ = 'sale.opportunity.mark_lost.start'
+    __string__ = "Mark Opportunity as Lost"
 
     reason = fields.Many2One('crm.lost_reason', "Reason", required=True)
     comment = fields.Text("Comment")

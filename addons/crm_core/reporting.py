@@ -21,8 +21,8 @@ CLOSED_STATES = ('won', 'lost')
 
 
 class ReportingContext(ModelView):
-    "CRM Reporting Context"
     __name__ = 'crm.reporting.context'
+    __string__ = "CRM Reporting Context"
 
     company = fields.Many2One('company.company', "Company", required=True)
     from_date = fields.Date(
@@ -139,11 +139,10 @@ class _Reporting(ModelSQL, ModelView):
 
 
 class Forecast(_Reporting):
-    """CRM Forecast
-
-    The open pipeline by expected closing month, team and salesperson,
+    """The open pipeline by expected closing month, team and salesperson,
     weighted by the conversion probability."""
     __name__ = 'crm.forecast'
+    __string__ = "CRM Forecast"
 
     month = fields.Date("Month")
     amount = Monetary("Amount", currency='currency', digits='currency')
@@ -193,10 +192,9 @@ class Forecast(_Reporting):
 
 
 class WinLoss(_Reporting):
-    """CRM Win/Loss Analysis
-
-    The closed opportunities by lost reason, team and salesperson."""
+    """The closed opportunities by lost reason, team and salesperson."""
     __name__ = 'crm.win_loss'
+    __string__ = "CRM Win/Loss Analysis"
 
     lost_cause = fields.Many2One('crm.lost_reason', "Lost Reason")
     won = fields.Integer("Won")
@@ -249,10 +247,9 @@ class WinLoss(_Reporting):
 
 
 class WinLossCompetitor(WinLoss):
-    """CRM Win/Loss by Competitor
-
-    The closed opportunities against each competitor, by lost reason."""
+    """The closed opportunities against each competitor, by lost reason."""
     __name__ = 'crm.win_loss.competitor'
+    __string__ = "CRM Win/Loss by Competitor"
 
     competitor = fields.Many2One('crm.competitor', "Competitor")
 

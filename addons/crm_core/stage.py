@@ -15,11 +15,10 @@ from trytond.transaction import Transaction, without_check_access
 
 
 class Stage(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
-    """CRM Stage
-
-    A step of the sales pipeline; it stands for one state of the host
+    """A step of the sales pipeline; it stands for one state of the host
     opportunity workflow."""
     __name__ = 'crm.stage'
+    __string__ = "CRM Stage"
 
     name = fields.Char("Name", required=True, translate=True)
     opportunity_state = fields.Selection(
@@ -72,10 +71,9 @@ class Stage(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
 
 
 class StageHistory(ModelSQL, ModelView):
-    """CRM Stage History
-
-    One row each time an opportunity changes stage."""
+    """One row each time an opportunity changes stage."""
     __name__ = 'crm.stage.history'
+    __string__ = "CRM Stage History"
 
     opportunity = fields.Many2One(
         'sale.opportunity', "Opportunity", required=True, ondelete='CASCADE')

@@ -11,8 +11,8 @@ _COLOR = re.compile(r'^#[0-9a-fA-F]{6}$')
 
 
 class Tag(DeactivableMixin, ModelSQL, ModelView):
-    "CRM Tag"
     __name__ = 'crm.tag'
+    __string__ = "CRM Tag"
 
     name = fields.Char("Name", required=True, translate=True)
     color = fields.Char(

@@ -8,8 +8,8 @@ from trytond.transaction import Transaction
 
 
 class Team(DeactivableMixin, ModelSQL, ModelView):
-    "Sales Team"
     __name__ = 'crm.team'
+    __string__ = "Sales Team"
 
     name = fields.Char("Name", required=True, translate=True)
     company = fields.Many2One('company.company', "Company", required=True)
@@ -29,8 +29,8 @@ class Team(DeactivableMixin, ModelSQL, ModelView):
 
 
 class Member(DeactivableMixin, ModelSQL, ModelView):
-    "Sales Team Member"
     __name__ = 'crm.team.member'
+    __string__ = "Sales Team Member"
 
     team = fields.Many2One(
         'crm.team', "Team", required=True, ondelete='CASCADE')
