@@ -7,7 +7,6 @@ from email.utils import getaddresses
 
 from trytond.i18n import gettext
 from trytond.pool import Pool, PoolMeta
-from trytond.transaction import Transaction
 
 from .lead_capture import normalize_email, valid_email
 
@@ -59,19 +58,11 @@ class Opportunity(metaclass=PoolMeta):
                 ' '.join(name.split())[:100] or address or subject[:100],
                 address)
             message_id = _MESSAGE_ID.search(str(headers.get('Message-ID', '')))
-            with Transaction().set_context(company=company.id):
-                lead = cls(
-                    company=company,
-                    party=party,
-                    description=gettext(
-                        'crm_core.msg_lead_capture_email_description',
-                        subject=subject)[:200],
-                    comment=text,
-                    capture_channel='email',
-                    capture_message_id=(
-                        message_id.group() if message_id else None),
-                    )
-                lead.save()
+            lead = cls.capture_lead(company, party,
+                gettext('crm_core.msg_lead_capture_email_description',
+                    subject=subject),
+                text, capture_channel='email',
+                capture_message_id=message_id.group() if message_id else None)
         Attachment.save([
                 Attachment(
                     resource=lead, name=(a.get('filename') or 'attachment'),

@@ -168,18 +168,27 @@ class Opportunity(metaclass=PoolMeta):
                 lines.append(f"{label}: {values[name]}")
         if values.get('message'):
             lines.extend(['', values['message']])
+        return cls.capture_lead(company, party,
+            gettext('crm_core.msg_lead_capture_web_form_description',
+                name=values.get('company') or values['name']),
+            '\n'.join(lines), utm=values,
+            capture_channel='web_form', capture_address=address)
+
+    @classmethod
+    def capture_lead(
+            cls, company, party, description, comment, utm=None, **values):
+        """Create and return a lead of the company captured from outside
+
+        utm is a dictionary with utm_campaign, utm_medium and utm_source."""
         with Transaction().set_context(company=company.id):
             lead = cls(
                 company=company,
                 party=party,
-                description=gettext(
-                    'crm_core.msg_lead_capture_web_form_description',
-                    name=values.get('company') or values['name'])[:200],
-                comment='\n'.join(lines),
-                capture_channel='web_form',
-                capture_address=address,
-                )
-            lead._set_capture_utm(values)
+                description=description[:200],
+                comment=comment,
+                **values)
+            if utm:
+                lead._set_capture_utm(utm)
             lead.save()
         return lead
 
