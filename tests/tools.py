@@ -100,12 +100,13 @@ def trytond_config(directory, **sections):
 
 
 def cache_key():
-    "Return a hash of the modules, the addons and requirements.txt"
+    "Return a hash of the modules, the addons, requirements and demo data"
     digest = hashlib.sha256(' '.join(MODULES).encode())
     files = sorted(
         p for p in (ROOT / 'addons').rglob('*')
         if p.is_file() and '__pycache__' not in p.parts)
-    for path in files + [ROOT / 'requirements.txt']:
+    for path in files + [
+            ROOT / 'requirements.txt', ROOT / 'tools' / 'demo_data.py']:
         digest.update(str(path.relative_to(ROOT)).encode() + b'\0')
         digest.update(path.read_bytes() + b'\0')
     return digest.hexdigest()[:16]

@@ -584,6 +584,51 @@ def setup_opportunities(config, customers, employees, products, term, today):
                 opportunity.click('lost')
 
 
+# (opportunity reference number, type, summary, days from today, done)
+ACTIVITIES = [
+    (1, 'meeting', "Walk through the floor plan", 2, False),
+    (1, 'call', "Confirm the chair colours", -3, False),
+    (2, 'call', "Ask about the coffee volume", 1, False),
+    (3, 'email', "Send the headset datasheets", -1, False),
+    (3, 'call', "First call with the call centre manager", -10, True),
+    (4, 'meeting', "Demo in the showroom", 5, False),
+    (5, 'meeting', "Negotiate the yearly price", -20, True),
+    (7, 'call', "Qualify the trade fair enquiry", 0, False),
+    (8, 'todo', "Check the monitor stock", 1, False),
+    (9, 'call', "Thank the referrer", 3, False),
+    (10, 'meeting', "Visit the showroom", 7, False),
+    ]
+
+
+def setup_activities(today):
+    "Plan calls, meetings and e-mails on the opportunities, some done"
+    Activity = Model.get('crm.activity')
+    Type = Model.get('crm.activity.type')
+    Opportunity = Model.get('sale.opportunity')
+    step('%d activities…' % len(ACTIVITIES))
+    types = {}
+    for code in {a[1] for a in ACTIVITIES}:
+        types[code], = Type.find([('name', '=', {
+                        'call': "Call", 'meeting': "Meeting",
+                        'email': "E-mail", 'todo': "To-do"}[code])])
+    now = dt.datetime.combine(today, dt.time(10, 0))
+    for number, type_, summary, days, done in ACTIVITIES:
+        opportunity, = Opportunity.find(
+            [('reference', '=', OPPORTUNITY_REF % number)])
+        resource = f'sale.opportunity,{opportunity.id}'
+        if Activity.find([
+                    ('summary', '=', summary), ('resource', '=', resource)]):
+            continue
+        activity = Activity(type=types[type_], summary=summary,
+            planned_date=now + dt.timedelta(days=days, hours=number % 5),
+            employee=opportunity.employee, party=opportunity.party,
+            resource=opportunity)
+        activity.save()
+        if done:
+            activity.outcome = "Done as planned; notes in the opportunity."
+            activity.click('done')
+
+
 def close_config_wizard():
     "Mark the first-login configuration wizard as done"
     Item = Model.get('ir.module.config_wizard.item')
@@ -645,6 +690,7 @@ def load(config):
     setup_sales(config, customers, employees, products, term, today)
     setup_opportunities(
         config, customers, employees, products, term, today)
+    setup_activities(today)
     close_config_wizard()
     return True
 
