@@ -314,6 +314,11 @@ class OpportunityTag(ModelSQL):
     tag = fields.Many2One(
         'crm.tag', "Tag", required=True, ondelete='CASCADE')
 
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__access__.add('opportunity')
+
 
 class OpportunityCompetitor(ModelSQL):
     __name__ = 'sale.opportunity-crm.competitor'
@@ -323,6 +328,11 @@ class OpportunityCompetitor(ModelSQL):
         'sale.opportunity', "Opportunity", required=True, ondelete='CASCADE')
     competitor = fields.Many2One(
         'crm.competitor', "Competitor", required=True, ondelete='CASCADE')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__access__.add('opportunity')
 
 
 class LostReason(DeactivableMixin, ModelSQL, ModelView):

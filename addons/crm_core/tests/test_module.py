@@ -19,6 +19,7 @@ from trytond.modules.crm_core.exceptions import (
     ActivityValidationError, DuplicateWarning, LostReasonError, MergeError,
     StageError)
 from trytond.modules.crm_core.routes import FormError, validate_form
+from trytond.modules.crm_core.tests import CrmTestMixin
 from trytond.protocols.wrappers import HTTPStatus
 from trytond.tests.test_tryton import (
     DB_NAME, ModuleTestCase, RouteTestCase, with_transaction)
@@ -94,7 +95,7 @@ def create_party(name, email=None, phone=None, **values):
     return party
 
 
-class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
+class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
     "Test CRM Core module"
     module = 'crm_core'
     extras = [

@@ -3,11 +3,12 @@
 # license terms.
 from trytond.model.exceptions import ValidationError
 from trytond.modules.company.tests import CompanyTestMixin
+from trytond.modules.crm_core.tests import CrmTestMixin
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 
-class CrmMarketingTestCase(CompanyTestMixin, ModuleTestCase):
+class CrmMarketingTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
     "Test CRM Marketing module"
     module = 'crm_marketing'
 

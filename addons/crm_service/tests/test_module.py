@@ -3,11 +3,12 @@
 # license terms.
 from trytond.modules.company.tests import (
     CompanyTestMixin, create_company, set_company)
+from trytond.modules.crm_core.tests import CrmTestMixin
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 
-class CrmServiceTestCase(CompanyTestMixin, ModuleTestCase):
+class CrmServiceTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
     "Test CRM Service module"
     module = 'crm_service'
     extras = ['timesheet']

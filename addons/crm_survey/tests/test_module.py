@@ -5,11 +5,12 @@ import datetime as dt
 
 from trytond.model.exceptions import DomainValidationError
 from trytond.modules.company.tests import CompanyTestMixin
+from trytond.modules.crm_core.tests import CrmTestMixin
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 
-class CrmSurveyTestCase(CompanyTestMixin, ModuleTestCase):
+class CrmSurveyTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
     "Test CRM Survey module"
     module = 'crm_survey'
     extras = ['crm_service', 'stock']
