@@ -187,6 +187,10 @@ class MemberAbsence(ModelSQL, ModelView):
     def on_change_with_company(self, name=None):
         return self.member.company if self.member else None
 
+    def get_rec_name(self, name):
+        return '%s: %s - %s' % (
+            self.member.rec_name, self.start_date, self.end_date)
+
     @classmethod
     def search_company(cls, name, clause):
         return [('member.' + clause[0],) + tuple(clause[1:])]
@@ -314,6 +318,11 @@ class Opportunity(metaclass=PoolMeta):
                         continue
                     rule = Rule.choose(matched, counters)
                     team = rule.team
+                    if lead.employee:
+                        # A reassigned lead does not count against the
+                        # capacity of its current salesperson
+                        open_leads[lead.employee.id] = (
+                            open_leads.get(lead.employee.id, 1) - 1)
                     values['team'] = team.id
                     if (lead.stage and lead.stage.team
                             and lead.stage.team != team):
@@ -364,6 +373,13 @@ class Opportunity(metaclass=PoolMeta):
                             open_leads.get(employee.id, 0) + 1)
                         turn += 1
                         last[chosen] = now + dt.timedelta(microseconds=turn)
+                    elif lead.employee:
+                        lines.insert(1, gettext(
+                                'crm_core.msg_assignment_nobody_kept',
+                                team=team.rec_name))
+                        values.pop('team')
+                        values.pop('stage', None)
+                        open_leads[lead.employee.id] += 1
                     else:
                         lines.insert(1, gettext(
                                 'crm_core.msg_assignment_nobody',

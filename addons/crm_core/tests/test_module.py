@@ -1104,6 +1104,45 @@ class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertIsNone(lead.assignment_note)
 
     @with_transaction()
+    def test_assignment_force(self):
+        "Reassign moves a lead only when someone is available"
+        pool = Pool()
+        Date = pool.get('ir.date')
+        Opportunity = pool.get('sale.opportunity')
+        Rule = pool.get('crm.assignment.rule')
+        Team = pool.get('crm.team')
+
+        company = create_company()
+        with set_company(company):
+            today = Date.today()
+            old, new = [create_employee(company, n) for n in ["Old", "New"]]
+            team = Team(name="Direct Sales", members=[{
+                        'employee': new,
+                        'absences': [{
+                                'start_date': today, 'end_date': today}],
+                        }])
+            team.save()
+            Rule(name="All", team=team).save()
+            lead, = Opportunity.create([{
+                        'description': "Deal", 'employee': old.id}])
+
+            Opportunity.assign([lead])
+            self.assertIsNone(lead.assignment_note)
+
+            Opportunity.assign([lead], force=True)
+            self.assertEqual((lead.employee, lead.team), (old, None))
+            self.assertIn("keeps its team and salesperson",
+                lead.assignment_note)
+            self.assertIn("absent until %s" % today, lead.assignment_note)
+
+            member, = team.members
+            member.absences = []
+            member.save()
+            Opportunity.assign([lead], force=True)
+            self.assertEqual((lead.employee, lead.team), (new, team))
+            self.assertIn("0 open leads of no limit", lead.assignment_note)
+
+    @with_transaction()
     def test_employee_teams(self):
         "Records are found through the teams of their employee"
         pool = Pool()
