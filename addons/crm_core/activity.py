@@ -21,6 +21,7 @@ from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from .exceptions import ActivityValidationError
+from .team import EmployeeTeamsMixin
 
 
 class ActivityType(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
@@ -57,7 +58,7 @@ class ActivityType(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
         return False
 
 
-class Activity(Workflow, ModelSQL, ModelView):
+class Activity(EmployeeTeamsMixin, Workflow, ModelSQL, ModelView):
     """A follow-up planned with a customer, on a lead, an opportunity or a
     party."""
     __name__ = 'crm.activity'

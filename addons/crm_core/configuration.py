@@ -24,6 +24,14 @@ class Configuration(
         domain=[('web_form_rate_limit', '>', 0)],
         help="How many leads one network address may submit per hour "
         "through the public web form.")
+    assignment_auto = fields.Boolean(
+        "Assign New Leads",
+        help="Check to route the new leads without salesperson through the "
+        "assignment rules.")
+
+    @classmethod
+    def default_assignment_auto(cls):
+        return True
 
     @classmethod
     def default_duplicate_threshold(cls):

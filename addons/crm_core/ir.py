@@ -12,7 +12,9 @@ class Rule(metaclass=PoolMeta):
         "The models whose record rules evaluate the user's employees"
         return {
             'sale.opportunity', 'crm.forecast', 'crm.win_loss',
-            'crm.win_loss.competitor'}
+            'crm.win_loss.competitor',
+            'crm.activity', 'crm.activity.statistics',
+            }
 
     @classmethod
     def _get_context(cls, model_name):

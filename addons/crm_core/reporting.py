@@ -1,7 +1,9 @@
 # This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
-"""Forecast and win/loss analysis of the pipeline, with their XLSX export"""
+"""Forecast and win/loss analysis of the pipeline, activity statistics, with
+their XLSX export"""
+import datetime as dt
 import io
 
 from sql import Literal
@@ -15,6 +17,8 @@ from trytond.pool import Pool
 from trytond.pyson import Eval, If
 from trytond.report import Report
 from trytond.transaction import Transaction
+
+from .team import EmployeeTeamsMixin
 
 OPEN_STATES = ('lead', 'opportunity', 'converted')
 CLOSED_STATES = ('won', 'lost')
@@ -276,6 +280,91 @@ class WinLossCompetitor(WinLoss):
         return columns
 
 
+class ActivityStatistics(EmployeeTeamsMixin, ModelSQL, ModelView):
+    """The activities planned in the period by salesperson and type: how many
+    are done, late, cancelled and done on time."""
+    __name__ = 'crm.activity.statistics'
+    __string__ = "CRM Activity Statistics"
+
+    company = fields.Many2One('company.company', "Company")
+    employee = fields.Many2One('company.employee', "Salesperson")
+    type = fields.Many2One('crm.activity.type', "Type")
+    number = fields.Integer("Number")
+    planned = fields.Integer("Planned")
+    done = fields.Integer("Done")
+    cancelled = fields.Integer("Cancelled")
+    overdue = fields.Integer(
+        "Overdue", help="The planned activities that are late today.")
+    done_on_time = fields.Integer(
+        "Done on Time",
+        help="The activities done by their deadline, or by the day they "
+        "were planned for when they have no deadline.")
+    done_on_time_rate = fields.Function(
+        fields.Float("Done on Time Rate", digits=(1, 4)),
+        'get_done_on_time_rate')
+
+    _xlsx_fields = [
+        'employee', 'type', 'number', 'planned', 'done', 'cancelled',
+        'overdue', 'done_on_time', 'done_on_time_rate']
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [
+            ('employee', 'ASC NULLS LAST'),
+            ('type', 'ASC'),
+            ('id', 'ASC'),
+            ]
+
+    @classmethod
+    def table_query(cls):
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Member = pool.get('crm.team.member')
+        context = Transaction().context
+        activity = Activity.__table__()
+        member = Member.__table__()
+
+        where = activity.company == context.get('company', -1)
+        if context.get('from_date'):
+            where &= activity.planned_date >= dt.datetime.combine(
+                context['from_date'], dt.time.min)
+        if context.get('to_date'):
+            where &= activity.planned_date < dt.datetime.combine(
+                context['to_date'] + dt.timedelta(days=1), dt.time.min)
+        if context.get('team'):
+            where &= activity.employee.in_(member.select(member.employee,
+                    where=(member.team == context['team'])
+                    & (member.active == Literal(True))))
+        if context.get('employee'):
+            where &= activity.employee == context['employee']
+
+        def count(condition):
+            return Sum(Case((condition, Literal(1)), else_=Literal(0)))
+
+        date = Activity.deadline.sql_cast
+        done = activity.state == 'done'
+        on_time = done & (date(activity.date_done) <= Coalesce(
+                activity.deadline, date(activity.planned_date)))
+        return activity.select(
+            Min(activity.id).as_('id'),
+            activity.company.as_('company'),
+            activity.employee.as_('employee'),
+            activity.type.as_('type'),
+            Count(activity.id).as_('number'),
+            count(activity.state == 'planned').as_('planned'),
+            count(done).as_('done'),
+            count(activity.state == 'cancelled').as_('cancelled'),
+            count(Activity._overdue_clause(activity)).as_('overdue'),
+            count(on_time).as_('done_on_time'),
+            where=where,
+            group_by=[activity.company, activity.employee, activity.type])
+
+    def get_done_on_time_rate(self, name):
+        if self.done:
+            return self.done_on_time / self.done
+
+
 class ReportingXLSX(Report):
     "Export the shown rows of a CRM report to a spreadsheet"
     __name__ = 'crm.reporting.xlsx'
@@ -321,7 +410,7 @@ class ReportingXLSX(Report):
                     sheet.write_datetime(row, column, value, date_format)
                 elif type_ == 'numeric':
                     sheet.write_number(row, column, value, money_format)
-                elif name == 'win_rate':
+                elif name.endswith('_rate'):
                     sheet.write_number(row, column, value, rate_format)
                 else:
                     sheet.write(row, column, value)

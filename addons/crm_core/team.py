@@ -1,10 +1,14 @@
 # This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
+from collections import defaultdict
+
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, Unique, fields)
+from trytond.pool import Pool
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
+from trytond.tools import grouped_slice
+from trytond.transaction import Transaction, without_check_access
 
 
 class Team(DeactivableMixin, ModelSQL, ModelView):
@@ -76,3 +80,44 @@ class Member(DeactivableMixin, ModelSQL, ModelView):
 
     def get_rec_name(self, name):
         return self.employee.rec_name
+
+
+class EmployeeTeamsMixin:
+    """The sales teams of the record's employee
+
+    Searching ``employee_teams.members.employee`` gives the records of the
+    employees who share a team with the given ones: the record rules of the
+    salespeople use it."""
+    __slots__ = ()
+
+    employee_teams = fields.Function(
+        fields.Many2Many('crm.team', None, None, "Teams of the Employee"),
+        'get_employee_teams', searcher='search_employee_teams')
+
+    @classmethod
+    def get_employee_teams(cls, records, name):
+        pool = Pool()
+        Member = pool.get('crm.team.member')
+        teams = defaultdict(list)
+        employees = list({r.employee.id for r in records if r.employee})
+        with without_check_access():
+            for sub_ids in grouped_slice(employees):
+                for member in Member.search([
+                            ('employee', 'in', list(sub_ids)),
+                            ], order=[('team', 'ASC')]):
+                    teams[member.employee.id].append(member.team.id)
+        return {r.id: teams[r.employee.id] if r.employee else []
+            for r in records}
+
+    @classmethod
+    def search_employee_teams(cls, name, clause):
+        pool = Pool()
+        Member = pool.get('crm.team.member')
+        member = Member.__table__()
+        nested = clause[0][len(name):]
+        with without_check_access():
+            query = Member.search(
+                [('team' + nested,) + tuple(clause[1:])],
+                order=[], query=True)
+        return [('employee', 'in', member.select(
+                    member.employee, where=member.id.in_(query)))]

@@ -18,6 +18,7 @@ from trytond.model.exceptions import AccessError, ValidationError
 from trytond.modules.crm_core.exceptions import (
     ActivityValidationError, DuplicateWarning, LostReasonError, MergeError,
     StageError)
+from trytond.modules.crm_core.exceptions import AssignmentRuleDomainError
 from trytond.modules.crm_core.routes import FormError, validate_form
 from trytond.modules.crm_core.tests import CrmTestMixin
 from trytond.protocols.wrappers import HTTPStatus
@@ -854,7 +855,7 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
             mine = create_activity(other)
         user = User(
             login='li', companies=[company, other], company=other,
-            groups=[group('group_crm')])
+            groups=[group('group_crm_manager')])
         user.save()
         with Transaction().set_user(user.id), \
                 Transaction().set_context(
@@ -1026,6 +1027,212 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
         self.assertNotEqual(new, lead)
         self.assertEqual(new.comment, "Hello & welcome")
         self.assertEqual(new.party.name, 'bob@example.com')
+
+    @with_transaction()
+    def test_assignment_rule_weight(self):
+        "The matching rules of the lowest sequence share leads by weight"
+        pool = Pool()
+        Rule = pool.get('crm.assignment.rule')
+
+        first = Rule(id=1, sequence=10, weight=2)
+        second = Rule(id=2, sequence=10, weight=1)
+        fallback = Rule(id=3, sequence=20, weight=5)
+        counters = {first: 0, second: 0, fallback: 0}
+        chosen = [Rule.choose([first, second, fallback], counters)
+            for _ in range(6)]
+        self.assertEqual(chosen, [first, second, first] * 2)
+        self.assertEqual(counters, {first: 0, second: 0, fallback: 0})
+        self.assertEqual(Rule.choose([fallback], counters), fallback)
+
+    @with_transaction()
+    def test_assignment_rule_domain(self):
+        "An assignment rule with a wrong domain is refused, named"
+        pool = Pool()
+        Rule = pool.get('crm.assignment.rule')
+        Team = pool.get('crm.team')
+
+        company = create_company()
+        with set_company(company):
+            team = Team(name="Direct Sales")
+            team.save()
+            for domain in ['[("nope", "=", 1)]', 'not json',
+                    '[["state", "=", "lead"]]']:
+                rule = Rule(name="Web", team=team, domain=domain)
+                if domain.startswith('[['):
+                    rule.save()
+                    continue
+                with self.assertRaisesRegex(
+                        AssignmentRuleDomainError, 'rule "Web"'):
+                    rule.save()
+
+    @with_transaction()
+    def test_assignment_batch(self):
+        "Leads created together are spread in turn, under capacity"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Rule = pool.get('crm.assignment.rule')
+        Team = pool.get('crm.team')
+        Member = pool.get('crm.team.member')
+
+        company = create_company()
+        with set_company(company):
+            employees = [create_employee(company, name) for name in [
+                    "A", "B", "C"]]
+            team = Team(name="Direct Sales", members=[
+                    {'employee': e, 'capacity': 2 if i == 2 else None}
+                    for i, e in enumerate(employees)])
+            team.save()
+            Rule(name="All", team=team).save()
+            leads = Opportunity.create(
+                [{'description': str(i)} for i in range(8)])
+            leads = sorted(leads, key=lambda l: l.id)
+            self.assertEqual(
+                [l.employee.party.name for l in leads],
+                ['A', 'B', 'C', 'A', 'B', 'C', 'A', 'B'])
+            self.assertIn("C skipped: at capacity, 2 open leads of 2",
+                leads[-1].assignment_note)
+            members = Member.search([], order=[('id', 'ASC')])
+            self.assertEqual([m.open_leads for m in members], [3, 3, 2])
+            self.assertEqual(
+                Opportunity.count_open_leads(employees),
+                {employees[0].id: 3, employees[1].id: 3, employees[2].id: 2})
+
+            # A lead given to a salesperson is left alone
+            lead, = Opportunity.create([{
+                        'description': "Mine",
+                        'employee': employees[2].id}])
+            self.assertEqual(lead.employee, employees[2])
+            self.assertIsNone(lead.assignment_note)
+
+    @with_transaction()
+    def test_assignment_force(self):
+        "Reassign moves a lead only when someone is available"
+        pool = Pool()
+        Date = pool.get('ir.date')
+        Opportunity = pool.get('sale.opportunity')
+        Rule = pool.get('crm.assignment.rule')
+        Team = pool.get('crm.team')
+
+        company = create_company()
+        with set_company(company):
+            today = Date.today()
+            old, new = [create_employee(company, n) for n in ["Old", "New"]]
+            team = Team(name="Direct Sales", members=[{
+                        'employee': new,
+                        'absences': [{
+                                'start_date': today, 'end_date': today}],
+                        }])
+            team.save()
+            Rule(name="All", team=team).save()
+            lead, = Opportunity.create([{
+                        'description': "Deal", 'employee': old.id}])
+
+            Opportunity.assign([lead])
+            self.assertIsNone(lead.assignment_note)
+
+            Opportunity.assign([lead], force=True)
+            self.assertEqual((lead.employee, lead.team), (old, None))
+            self.assertIn("keeps its team and salesperson",
+                lead.assignment_note)
+            self.assertIn("absent until %s" % today, lead.assignment_note)
+
+            member, = team.members
+            member.absences = []
+            member.save()
+            Opportunity.assign([lead], force=True)
+            self.assertEqual((lead.employee, lead.team), (new, team))
+            self.assertIn("0 open leads of no limit", lead.assignment_note)
+
+    @with_transaction()
+    def test_employee_teams(self):
+        "Records are found through the teams of their employee"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Team = pool.get('crm.team')
+
+        company = create_company()
+        with set_company(company):
+            maria, li, sara = [
+                create_employee(company, n) for n in ["Maria", "Li", "Sara"]]
+            team = Team(name="Direct Sales",
+                members=[{'employee': maria}, {'employee': li}])
+            team.save()
+            activities = [create_activity(company, employee=e)
+                for e in [maria, li, sara]]
+            self.assertEqual(activities[1].employee_teams, (team,))
+            self.assertEqual(activities[2].employee_teams, ())
+            self.assertEqual(
+                Activity.search([
+                        ('employee_teams.members.employee', '=', maria.id),
+                        ], order=[('id', 'ASC')]),
+                activities[:2])
+
+    @with_transaction()
+    def test_activity_team_rule(self):
+        "A CRM User sees the activities of their teams only"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Team = pool.get('crm.team')
+        User = pool.get('res.user')
+
+        company = create_company()
+        with set_company(company):
+            maria, li, sara = [
+                create_employee(company, n) for n in ["Maria", "Li", "Sara"]]
+            Team(name="Direct Sales",
+                members=[{'employee': maria}, {'employee': li}]).save()
+            Team(name="Field Sales", members=[{'employee': sara}]).save()
+            mine, teammate, other, nobody = [
+                create_activity(company, employee=e)
+                for e in [maria, li, sara, None]]
+            user = User(login='maria', companies=[company], company=company,
+                employees=[maria], employee=maria,
+                groups=[group('group_crm')])
+            user.save()
+            with Transaction().set_user(user.id), \
+                    Transaction().set_context(_check_access=True):
+                self.assertEqual(
+                    Activity.search([], order=[('id', 'ASC')]),
+                    [mine, teammate, nobody])
+                with self.assertRaises(AccessError):
+                    Activity.write([other], {'summary': "Taken"})
+
+    @with_transaction()
+    def test_activity_statistics(self):
+        "The statistics count the activities by state and timeliness"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Statistics = pool.get('crm.activity.statistics')
+        Report = pool.get('crm.reporting.xlsx', type='report')
+
+        company = create_company()
+        with set_company(company):
+            maria = create_employee(company, "Maria")
+            yesterday = dt.datetime.now() - dt.timedelta(days=1)
+            late = create_activity(
+                company, employee=maria, planned_date=yesterday)
+            create_activity(company, employee=maria, planned_date=yesterday)
+            early = create_activity(company, employee=maria)
+            cancelled = create_activity(company, employee=maria)
+            Activity.done([early, late])
+            Activity.cancel([cancelled])
+            create_activity(company, employee=maria,
+                type=activity_type('meeting'))
+
+            with Transaction().set_context(company=company.id):
+                rows = Statistics.search([])
+                self.assertEqual(
+                    [(r.type.name, r.number, r.planned, r.done, r.cancelled,
+                            r.overdue, r.done_on_time, r.done_on_time_rate)
+                        for r in rows],
+                    [('Call', 4, 1, 2, 1, 1, 1, 0.5),
+                        ('Meeting', 1, 1, 0, 0, 0, 0, None)])
+                with Transaction().set_context(
+                        from_date=dt.date.today()):
+                    self.assertEqual(
+                        [r.number for r in Statistics.search([])], [2, 1])
+                content = Report.render_xlsx(Statistics, rows)
+            self.assertTrue(content.startswith(b'PK'))
 
 
 class CrmCoreLeadRouteTestCase(RouteTestCase):

@@ -1,0 +1,432 @@
+# This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+"""Automatic assignment of new leads to a team and a salesperson"""
+import datetime as dt
+from collections import defaultdict
+
+from sql.aggregate import Count
+
+from trytond.i18n import gettext
+from trytond.model import (
+    DeactivableMixin, ModelSQL, ModelView, fields, sequence_ordered)
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval, If, PYSONDecoder
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.transaction import Transaction, without_check_access
+from trytond.wizard import Button, StateTransition, StateView, Wizard
+
+from .exceptions import AssignmentRuleDomainError
+
+OPEN_STATES = ('lead', 'opportunity')
+
+
+class Rule(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
+    """Routes the new leads that match its domain to its team; the sequence
+    gives the priority and the weight shares the leads among the matching
+    rules of the same sequence."""
+    __name__ = 'crm.assignment.rule'
+    __string__ = "CRM Assignment Rule"
+
+    name = fields.Char("Name", required=True, translate=True)
+    company = fields.Many2One('company.company', "Company", required=True)
+    team = fields.Many2One(
+        'crm.team', "Team", required=True, ondelete='CASCADE',
+        domain=[('company', '=', Eval('company', -1))])
+    domain = fields.Char(
+        "Domain", required=True,
+        help="A PYSON domain on the leads the rule routes; "
+        "empty brackets match every lead.")
+    weight = fields.Integer(
+        "Weight", required=True,
+        domain=[('weight', '>', 0)],
+        help="The share of the leads the rule receives among the matching "
+        "rules of the same sequence.")
+    current_weight = fields.Integer(
+        "Current Weight", readonly=True,
+        help="The counter of the smooth weighted round-robin.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order.append(('id', 'ASC'))
+
+    @classmethod
+    def default_company(cls):
+        return Transaction().context.get('company')
+
+    @classmethod
+    def default_domain(cls):
+        return '[]'
+
+    @classmethod
+    def default_weight(cls):
+        return 1
+
+    @classmethod
+    def default_current_weight(cls):
+        return 0
+
+    @classmethod
+    def copy(cls, rules, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('current_weight', 0)
+        return super().copy(rules, default=default)
+
+    @classmethod
+    def validate_fields(cls, rules, field_names):
+        super().validate_fields(rules, field_names)
+        cls.check_domain(rules, field_names)
+
+    @classmethod
+    def check_domain(cls, rules, field_names=None):
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        if field_names and 'domain' not in field_names:
+            return
+        for rule in rules:
+            try:
+                value = rule.get_domain()
+                fields.domain_validate(value)
+                with without_check_access():
+                    Opportunity.search(value, limit=0)
+            except Exception as exception:
+                raise AssignmentRuleDomainError(
+                    gettext('crm_core.msg_assignment_rule_invalid_domain',
+                        rule=rule.rec_name,
+                        exception=exception)) from exception
+
+    def get_domain(self):
+        "Return the decoded domain"
+        return PYSONDecoder({}).decode(self.domain)
+
+    @classmethod
+    def choose(cls, rules, counters):
+        """Return the rule that receives the next lead among the matching
+        rules and update the counters {rule: current weight}
+
+        The lowest sequence wins; the rules of that sequence share the leads
+        by smooth weighted round-robin, which spreads them evenly."""
+        def sequence(rule):
+            return rule.sequence if rule.sequence is not None else 2 ** 31
+        first = min(map(sequence, rules))
+        rules = [r for r in rules if sequence(r) == first]
+        if len(rules) == 1:
+            return rules[0]
+        total = sum(r.weight for r in rules)
+        for rule in rules:
+            counters[rule] += rule.weight
+        chosen = max(rules, key=lambda r: (counters[r], -rules.index(r)))
+        counters[chosen] -= total
+        return chosen
+
+
+class Member(metaclass=PoolMeta):
+    __name__ = 'crm.team.member'
+
+    absences = fields.One2Many(
+        'crm.team.member.absence', 'member', "Absences")
+    last_assignment = fields.Timestamp(
+        "Last Assignment", readonly=True,
+        help="When the member last received a lead; the round-robin gives "
+        "the next lead to the member who waited the longest.")
+    open_leads = fields.Function(
+        fields.Integer("Open Leads",
+            help="The leads and opportunities assigned to the employee "
+            "that are still open."),
+        'get_open_leads')
+
+    @classmethod
+    def copy(cls, members, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('last_assignment', None)
+        return super().copy(members, default=default)
+
+    @classmethod
+    def get_open_leads(cls, members, name):
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        counts = Opportunity.count_open_leads({m.employee for m in members})
+        return {m.id: counts.get(m.employee.id, 0) for m in members}
+
+    def absence_on(self, date):
+        "Return the absence of the member covering the date"
+        for absence in self.absences:
+            if absence.start_date <= date <= absence.end_date:
+                return absence
+
+
+class MemberAbsence(ModelSQL, ModelView):
+    __name__ = 'crm.team.member.absence'
+    __string__ = "Sales Team Member Absence"
+
+    member = fields.Many2One(
+        'crm.team.member', "Member", required=True, ondelete='CASCADE')
+    company = fields.Function(
+        fields.Many2One('company.company', "Company"),
+        'on_change_with_company', searcher='search_company')
+    start_date = fields.Date(
+        "Start Date", required=True,
+        domain=[If(Eval('start_date') & Eval('end_date'),
+                ('start_date', '<=', Eval('end_date')),
+                ())])
+    end_date = fields.Date(
+        "End Date", required=True,
+        domain=[If(Eval('start_date') & Eval('end_date'),
+                ('end_date', '>=', Eval('start_date')),
+                ())])
+    reason = fields.Char("Reason")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('start_date', 'DESC'), ('id', 'DESC')]
+
+    @fields.depends('member', '_parent_member.company')
+    def on_change_with_company(self, name=None):
+        return self.member.company if self.member else None
+
+    def get_rec_name(self, name):
+        return '%s: %s - %s' % (
+            self.member.rec_name, self.start_date, self.end_date)
+
+    @classmethod
+    def search_company(cls, name, clause):
+        return [('member.' + clause[0],) + tuple(clause[1:])]
+
+
+class Opportunity(metaclass=PoolMeta):
+    __name__ = 'sale.opportunity'
+
+    assignment_note = fields.Text(
+        "Assignment Note", readonly=True,
+        help="Why the lead went to its team and salesperson.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'assign_now': {
+                    'invisible': ~Eval('state').in_(list(OPEN_STATES)),
+                    'icon': 'tryton-forward',
+                    'depends': ['state'],
+                    },
+                })
+
+    @classmethod
+    def copy(cls, opportunities, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('assignment_note', None)
+        return super().copy(opportunities, default=default)
+
+    @classmethod
+    def create(cls, vlist):
+        pool = Pool()
+        Configuration = pool.get('crm.configuration')
+        opportunities = super().create(vlist)
+        if Configuration(1).assignment_auto:
+            cls.assign(
+                [o for o in opportunities if not o.employee], auto=True)
+        return opportunities
+
+    @classmethod
+    @ModelView.button_action('crm_core.wizard_assignment_assign')
+    def assign_now(cls, opportunities):
+        pass
+
+    @classmethod
+    def count_open_leads(cls, employees):
+        "Return {employee id: number of open leads} in one grouped query"
+        cursor = Transaction().connection.cursor()
+        table = cls.__table__()
+        result = {}
+        for sub_ids in grouped_slice(list(map(int, employees))):
+            cursor.execute(*table.select(table.employee, Count(table.id),
+                    where=reduce_ids(table.employee, sub_ids)
+                    & table.state.in_(OPEN_STATES),
+                    group_by=[table.employee]))
+            result.update(cursor)
+        return result
+
+    @classmethod
+    def assign(cls, opportunities, force=False, auto=False):
+        """Assign the open leads to a team and a salesperson by the rules
+
+        Only the leads without salesperson unless force. The automatic
+        assignment leaves alone the companies without any active rule."""
+        pool = Pool()
+        Rule = pool.get('crm.assignment.rule')
+        Member = pool.get('crm.team.member')
+        Stage = pool.get('crm.stage')
+        Date = pool.get('ir.date')
+
+        leads = [o for o in opportunities
+            if o.state in OPEN_STATES and (force or not o.employee)]
+        by_company = defaultdict(list)
+        for lead in leads:
+            by_company[lead.company].append(lead)
+
+        now = dt.datetime.now()
+        turn = 0
+        to_write = defaultdict(list)
+        with without_check_access():
+            for company, leads in by_company.items():
+                with Transaction().set_context(company=company.id):
+                    today = Date.today()
+                rules = Rule.search([
+                        ('company', '=', company.id),
+                        ('team.active', '=', True),
+                        ])
+                if not rules and auto:
+                    continue
+                if rules:
+                    # Serialize the round-robin counters
+                    Rule.lock(rules)
+                matches = {}
+                for rule in rules:
+                    matches[rule] = set()
+                    for sub_leads in grouped_slice(leads):
+                        matches[rule].update(map(int, cls.search([
+                                        ('id', 'in', list(map(int, sub_leads))),
+                                        rule.get_domain(),
+                                        ], order=[])))
+                counters = {r: r.current_weight or 0 for r in rules}
+
+                members = Member.search([
+                        ('team', 'in', list({r.team.id for r in rules})),
+                        ('team.active', '=', True),
+                        ], order=[('id', 'ASC')])
+                team_members = defaultdict(list)
+                for member in members:
+                    team_members[member.team].append(member)
+                employees = {m.employee for m in members}
+                open_leads = cls.count_open_leads(employees)
+                last = {m: m.last_assignment for m in members}
+                with Transaction().set_context(date=today):
+                    active = {e: e.active for e in employees}
+                with Transaction().set_context(company=company.id):
+                    unlimited = gettext('crm_core.msg_assignment_unlimited')
+
+                for lead in sorted(leads, key=lambda l: l.id):
+                    matched = [r for r in rules if lead.id in matches[r]]
+                    values = {}
+                    if not matched:
+                        values['assignment_note'] = gettext(
+                            'crm_core.msg_assignment_no_rule')
+                        to_write[tuple(sorted(values.items()))].append(lead)
+                        continue
+                    rule = Rule.choose(matched, counters)
+                    team = rule.team
+                    if lead.employee:
+                        # A reassigned lead does not count against the
+                        # capacity of its current salesperson
+                        open_leads[lead.employee.id] = (
+                            open_leads.get(lead.employee.id, 1) - 1)
+                    values['team'] = team.id
+                    if (lead.stage and lead.stage.team
+                            and lead.stage.team != team):
+                        stage = Stage.get_first(lead.state, team)
+                        values['stage'] = stage.id if stage else None
+                    lines = [gettext('crm_core.msg_assignment_rule',
+                            rule=rule.rec_name, team=team.rec_name)]
+                    eligible = []
+                    for member in team_members[team]:
+                        employee = member.employee
+                        absence = member.absence_on(today)
+                        count = open_leads.get(employee.id, 0)
+                        if not active[employee]:
+                            lines.append(gettext(
+                                    'crm_core.msg_assignment_skip_employee',
+                                    member=member.rec_name, date=today))
+                        elif absence:
+                            lines.append(gettext(
+                                    'crm_core.msg_assignment_skip_absent',
+                                    member=member.rec_name,
+                                    date=absence.end_date,
+                                    reason=(' (%s)' % absence.reason
+                                        if absence.reason else '')))
+                        elif (member.capacity is not None
+                                and count >= member.capacity):
+                            lines.append(gettext(
+                                    'crm_core.msg_assignment_skip_capacity',
+                                    member=member.rec_name,
+                                    count=count, capacity=member.capacity))
+                        else:
+                            eligible.append(member)
+                    if eligible:
+                        chosen = min(eligible, key=lambda m: (
+                                last[m] or dt.datetime.min, m.id))
+                        employee = chosen.employee
+                        lines.insert(1, gettext(
+                                'crm_core.msg_assignment_chosen',
+                                member=chosen.rec_name,
+                                last=(last[chosen].replace(microsecond=0)
+                                    if last[chosen] else gettext(
+                                        'crm_core.msg_assignment_never')),
+                                count=open_leads.get(employee.id, 0),
+                                capacity=(chosen.capacity
+                                    if chosen.capacity is not None
+                                    else unlimited)))
+                        values['employee'] = employee.id
+                        open_leads[employee.id] = (
+                            open_leads.get(employee.id, 0) + 1)
+                        turn += 1
+                        last[chosen] = now + dt.timedelta(microseconds=turn)
+                    elif lead.employee:
+                        lines.insert(1, gettext(
+                                'crm_core.msg_assignment_nobody_kept',
+                                team=team.rec_name))
+                        values.pop('team')
+                        values.pop('stage', None)
+                        open_leads[lead.employee.id] += 1
+                    else:
+                        lines.insert(1, gettext(
+                                'crm_core.msg_assignment_nobody',
+                                team=team.rec_name))
+                    values['assignment_note'] = '\n'.join(lines)
+                    to_write[tuple(sorted(values.items()))].append(lead)
+
+                rule_args = []
+                for rule in rules:
+                    if counters[rule] != (rule.current_weight or 0):
+                        rule_args.extend(
+                            ([rule], {'current_weight': counters[rule]}))
+                if rule_args:
+                    Rule.write(*rule_args)
+                member_args = []
+                for member in members:
+                    if last[member] != member.last_assignment:
+                        member_args.extend(
+                            ([member], {'last_assignment': last[member]}))
+                if member_args:
+                    Member.write(*member_args)
+
+            args = []
+            for values, records in to_write.items():
+                args.extend((records, dict(values)))
+            if args:
+                cls.write(*args)
+
+
+class Assign(Wizard):
+    "Assign Leads"
+    __name__ = 'crm.assignment.assign'
+    start = StateView('crm.assignment.assign.start',
+        'crm_core.assignment_assign_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Assign", 'assign', 'tryton-ok', default=True),
+            ])
+    assign = StateTransition()
+
+    def transition_assign(self):
+        self.model.assign(self.records, force=self.start.force)
+        return 'end'
+
+
+class AssignStart(ModelView):
+    __name__ = 'crm.assignment.assign.start'
+    __string__ = "Assign Leads"
+
+    force = fields.Boolean(
+        "Reassign",
+        help="Check to reassign also the leads that have a salesperson.")
