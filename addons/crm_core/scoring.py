@@ -714,7 +714,8 @@ class Opportunity(metaclass=PoolMeta):
     @classmethod
     def _crm_update_scoring(cls, rows):
         "Write [id, score, details, probability, factors] in bulk"
-        cursor = Transaction().connection.cursor()
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
         for sub_rows in grouped_slice(rows, 1000):
             table = cls.__table__()
             values = Values(list(sub_rows))
@@ -725,6 +726,12 @@ class Opportunity(metaclass=PoolMeta):
                         values.column4, values.column5],
                     from_=[values],
                     where=table.id == values.column1))
+        # The records read before see the new values
+        transaction.counter += 1
+        for cache in transaction.cache.values():
+            if cls.__name__ in cache:
+                for row in rows:
+                    cache[cls.__name__].pop(row[0], None)
 
 
 class Cron(metaclass=PoolMeta):
