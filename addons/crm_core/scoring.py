@@ -5,7 +5,7 @@ import datetime as dt
 import math
 from collections import defaultdict
 
-from sql import Cast, Literal, Null, Values
+from sql import Cast, Literal, Null, Union, Values
 from sql.aggregate import Count, Sum
 from sql.conditionals import Case, Coalesce
 from sql.operators import Exists
@@ -13,9 +13,9 @@ from sql.operators import Exists
 from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
-    DeactivableMixin, ModelSQL, ModelView, Unique, fields, sequence_ordered)
+    DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields, sequence_ordered)
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval, PYSONDecoder
+from trytond.pyson import PYSONDecoder
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 
@@ -34,6 +34,8 @@ ALPHA = 1.0
 FACTOR_RATIO = 1.1
 FACTOR_COUNT = 3
 AMOUNT_BUCKETS = [1000, 10000, 100000]
+# The ids in one query
+BATCH = 1000
 
 
 class ScoringFeature:
@@ -43,11 +45,13 @@ class ScoringFeature:
     opportunity table and the SQL expression of the value; a value joined
     through a relation may give several rows per opportunity.
     The words of a value come from the rec_name of model, from the
-    selection of the opportunity field, or from labels."""
+    selection of the opportunity field, or from labels. A value that is
+    never NULL is not tested for it."""
 
     def __init__(self, name, string, query, model=None, field=None,
-            labels=None, name_field='rec_name'):
+            labels=None, name_field='rec_name', nullable=True):
         self.name = name
+        self.nullable = nullable
         self.name_field = name_field
         self.string = string
         self.query = query
@@ -284,10 +288,15 @@ class ScoringModel(ModelSQL, ModelView):
             return closed(table) & ((table.id % HOLDOUT) != 0)
 
         table = Opportunity.__table__()
-        cursor.execute(*table.select(
-                table.state, (table.id % HOLDOUT) == 0, Count(Literal('*')),
-                where=closed(table),
-                group_by=[table.state, (table.id % HOLDOUT) == 0]))
+        # GROUP BY on a subquery: an expression with parameters is not the
+        # same expression twice for PostgreSQL
+        rows = table.select(
+            table.state.as_('state'),
+            ((table.id % HOLDOUT) == 0).as_('holdout'),
+            where=closed(table))
+        cursor.execute(*rows.select(
+                rows.state, rows.holdout, Count(rows.state),
+                group_by=[rows.state, rows.holdout]))
         counts = defaultdict(int)
         for state, holdout, count in cursor:
             counts[state, bool(holdout)] += count
@@ -314,10 +323,13 @@ class ScoringModel(ModelSQL, ModelView):
         for feature in Opportunity._scoring_features():
             table = Opportunity.__table__()
             from_, value = feature.query(table)
+            condition = train_part(table)
+            if feature.nullable:
+                condition &= value != Null
             values = from_.select(
                 Cast(value, Feature.value.sql_type().base).as_('value'),
                 table.state.as_('state'),
-                where=train_part(table) & (value != Null))
+                where=condition)
             cursor.execute(*values.select(
                     values.value,
                     Sum(Case((values.state == 'won', 1), else_=0)),
@@ -340,7 +352,7 @@ class ScoringModel(ModelSQL, ModelView):
             feature_table.value, feature_table.description,
             feature_table.won, feature_table.lost, feature_table.weight,
             feature_table.create_uid, feature_table.create_date]
-        for sub_rows in grouped_slice(rows, 1000):
+        for sub_rows in grouped_slice(rows, BATCH):
             cursor.execute(*feature_table.insert(columns, list(sub_rows)))
         self.state = 'trained'
 
@@ -368,12 +380,12 @@ class ScoringModel(ModelSQL, ModelView):
         pool = Pool()
         Opportunity = pool.get('sale.opportunity')
         Feature = pool.get('crm.scoring.model.feature')
-        union = None
+        queries = []
         for feature in Opportunity._scoring_features():
             table = Opportunity.__table__()
             feature_table = Feature.__table__()
             from_, value = feature.query(table)
-            query = from_.join(feature_table,
+            queries.append(from_.join(feature_table,
                 condition=(feature_table.model == self.id)
                 & (feature_table.feature == feature.name)
                 & (feature_table.value
@@ -382,35 +394,61 @@ class ScoringModel(ModelSQL, ModelView):
                     table.id.as_('id'),
                     feature_table.id.as_('feature'),
                     feature_table.weight.as_('weight'),
-                    where=where(table))
-            union = query if union is None else union | query
-        union.all_ = True
-        return union
+                    where=where(table)))
+        return Union(*queries, all_=True)
 
-    def predict(self, ids):
+    @classmethod
+    def _facts(cls, where):
+        """Return the query of (id, feature, value) of the facts of the
+        opportunities matching where(table)"""
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Feature = pool.get('crm.scoring.model.feature')
+        type_ = Feature.value.sql_type().base
+        queries = []
+        for feature in Opportunity._scoring_features():
+            table = Opportunity.__table__()
+            from_, value = feature.query(table)
+            condition = where(table)
+            if feature.nullable:
+                condition &= value != Null
+            queries.append(from_.select(
+                    table.id.as_('id'),
+                    Cast(Literal(feature.name), type_).as_('feature'),
+                    Cast(value, type_).as_('value'),
+                    where=condition))
+        return Union(*queries, all_=True)
+
+    def predict(self, ids, where=None):
         """Return {id: (probability, factors)} of the opportunities
 
-        factors are the words of the values that change the odds most."""
+        Of the ids, read by batches, or of the opportunities matching
+        where(table) when given. factors are the words of the values that
+        change the odds most."""
         pool = Pool()
         Feature = pool.get('crm.scoring.model.feature')
         cursor = Transaction().connection.cursor()
-        contributions = defaultdict(list)
-        weights = {}
-        for sub_ids in grouped_slice(ids):
-            sub_ids = list(sub_ids)
-            query = self._contributions(
-                lambda t: reduce_ids(t.id, sub_ids))
-            cursor.execute(*query)
-            for id_, feature, weight in cursor:
-                contributions[id_].append((weight, feature))
-                weights[feature] = weight
-        descriptions = {}
         feature_table = Feature.__table__()
-        for sub_ids in grouped_slice(list(weights)):
-            cursor.execute(*feature_table.select(
-                    feature_table.id, feature_table.description,
-                    where=reduce_ids(feature_table.id, sub_ids)))
-            descriptions.update(cursor)
+        cursor.execute(*feature_table.select(
+                feature_table.feature, feature_table.value,
+                feature_table.weight, feature_table.description,
+                where=feature_table.model == self.id))
+        weights = {(f, v): (w, d) for f, v, w, d in cursor}
+        contributions = defaultdict(list)
+        if where is not None:
+            queries = [self._facts(where)]
+        else:
+            queries = []
+            for sub_ids in grouped_slice(ids, BATCH):
+                sub_ids = list(sub_ids)
+                queries.append(self._facts(
+                        lambda t: reduce_ids(t.id, sub_ids)))
+        for query in queries:
+            cursor.execute(*query)
+            for id_, feature, value in cursor:
+                learned = weights.get((feature, value))
+                if learned:
+                    contributions[id_].append(learned)
         more = gettext('crm_core.msg_scoring_factor_more')
         less = gettext('crm_core.msg_scoring_factor_less')
         none = gettext('crm_core.msg_scoring_factor_none')
@@ -420,13 +458,13 @@ class ScoringModel(ModelSQL, ModelView):
             values = contributions.get(id_, [])
             probability = logistic(self.prior + sum(w for w, _ in values))
             factors = []
-            for weight, feature in sorted(
+            for weight, description in sorted(
                     values, key=lambda v: (-abs(v[0]), v[1])):
                 if len(factors) >= FACTOR_COUNT or abs(weight) < threshold:
                     break
                 template = more if weight > 0 else less
                 factors.append(template % {
-                        'factor': descriptions[feature],
+                        'factor': description,
                         'ratio': '%.1f' % math.exp(abs(weight)),
                         })
             result[id_] = (probability, '\n'.join(factors) or none)
@@ -485,6 +523,14 @@ class Opportunity(metaclass=PoolMeta):
     win_factors = fields.Text(
         "Win Factors", readonly=True,
         help="The facts of the lead that change its win probability most.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(
+            Index(t, (t.company, Index.Equality()),
+                where=t.state.in_(OPEN_STATES)))
 
     @classmethod
     def default_score(cls):
@@ -564,7 +610,7 @@ class Opportunity(metaclass=PoolMeta):
         def email(table):
             mechanism = ContactMechanism.__table__()
             return table, Case(
-                (Exists(mechanism.select(Literal(1),
+                (Exists(mechanism.select(mechanism.id,
                             where=(mechanism.party == table.party)
                             & (mechanism.type == 'email')
                             & mechanism.active)),
@@ -603,7 +649,7 @@ class Opportunity(metaclass=PoolMeta):
             ScoringFeature('tag', gettext('crm_core.msg_scoring_tag'),
                 tag, model='crm.tag'),
             ScoringFeature('email', gettext('crm_core.msg_scoring_email'),
-                email, labels={
+                email, nullable=False, labels={
                     'yes': gettext('crm_core.msg_scoring_email_yes'),
                     'no': gettext('crm_core.msg_scoring_email_no'),
                     }),
@@ -633,20 +679,22 @@ class Opportunity(metaclass=PoolMeta):
         where = table.state.in_(OPEN_STATES)
         if companies is not None:
             where &= table.company.in_(companies or [-1])
-        leads = defaultdict(dict)  # company: {id: stage probability}
+        # company: {id: stage probability}, id: current values
+        leads, current = defaultdict(dict), {}
+        columns = [table.id, table.company, table.conversion_probability,
+            table.score, table.score_details, table.win_probability,
+            table.win_factors]
         if ids is not None:
-            for sub_ids in grouped_slice(ids):
-                cursor.execute(*table.select(
-                        table.id, table.company, table.conversion_probability,
-                        where=where & reduce_ids(table.id, sub_ids)))
-                for id_, company, probability in cursor:
-                    leads[company][id_] = probability
+            queries = [table.select(*columns,
+                    where=where & reduce_ids(table.id, list(sub_ids)))
+                for sub_ids in grouped_slice(ids, BATCH)]
         else:
-            cursor.execute(*table.select(
-                    table.id, table.company, table.conversion_probability,
-                    where=where))
-            for id_, company, probability in cursor:
+            queries = [table.select(*columns, where=where)]
+        for query in queries:
+            cursor.execute(*query)
+            for id_, company, probability, *values in cursor:
                 leads[company][id_] = probability
+                current[id_] = values
         if not leads:
             return
 
@@ -676,16 +724,23 @@ class Opportunity(metaclass=PoolMeta):
                     details[id_].append('%s: %+d' % (rule.name, rule.points))
             model = models.get(company)
             if model and model.state == 'trained':
-                predictions = model.predict(lead_ids)
+                if ids is None:
+                    predictions = model.predict(lead_ids,
+                        where=lambda t: t.state.in_(OPEN_STATES)
+                        & (t.company == company))
+                else:
+                    predictions = model.predict(lead_ids)
             else:
                 predictions = {id_: (p or 0.0, fallback)
                     for id_, p in probabilities.items()}
             for id_ in lead_ids:
                 probability, factors = predictions[id_]
-                rows.append([
-                        id_, scores.get(id_, 0),
-                        '\n'.join(details.get(id_, [])),
-                        round(float(probability), 4), factors])
+                values = [scores.get(id_, 0),
+                    '\n'.join(details.get(id_, [])),
+                    round(float(probability), 4), factors]
+                # Idempotent: the unchanged leads are not written
+                if values != current[id_]:
+                    rows.append([id_] + values)
         cls._crm_update_scoring(rows)
 
     @classmethod
@@ -704,7 +759,7 @@ class Opportunity(metaclass=PoolMeta):
                 cursor.execute(*cls.search(domain, order=[], query=True))
                 result.extend(r[0] for r in cursor)
             else:
-                for sub_ids in grouped_slice(ids):
+                for sub_ids in grouped_slice(ids, BATCH):
                     cursor.execute(*cls.search(
                             [('id', 'in', list(sub_ids))] + domain,
                             order=[], query=True))
@@ -716,7 +771,7 @@ class Opportunity(metaclass=PoolMeta):
         "Write [id, score, details, probability, factors] in bulk"
         transaction = Transaction()
         cursor = transaction.connection.cursor()
-        for sub_rows in grouped_slice(rows, 1000):
+        for sub_rows in grouped_slice(rows, BATCH):
             table = cls.__table__()
             values = Values(list(sub_rows))
             cursor.execute(*table.update(
