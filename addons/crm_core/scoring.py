@@ -5,8 +5,9 @@ import datetime as dt
 import math
 from collections import defaultdict
 
-from sql import Cast, Literal, Null, Union, Values
-from sql.aggregate import Count, Sum
+from sql import Cast, Literal, Null, Union, Values, Window
+from sql.aggregate import Count, Min, Sum
+from sql.functions import Abs, RowNumber
 from sql.conditionals import Case, Coalesce
 from sql.operators import Exists
 
@@ -354,6 +355,9 @@ class ScoringModel(ModelSQL, ModelView):
             feature_table.create_uid, feature_table.create_date]
         for sub_rows in grouped_slice(rows, BATCH):
             cursor.execute(*feature_table.insert(columns, list(sub_rows)))
+        if backend.name == 'postgresql':
+            # The planner joins the new values with the opportunities
+            cursor.execute('ANALYZE "%s"' % Feature._table)
         self.state = 'trained'
 
         # Measure on the held-out part
@@ -378,24 +382,17 @@ class ScoringModel(ModelSQL, ModelView):
         """Return the query of (id, feature, weight) of the learned values
         of the opportunities matching where(table)"""
         pool = Pool()
-        Opportunity = pool.get('sale.opportunity')
         Feature = pool.get('crm.scoring.model.feature')
-        queries = []
-        for feature in Opportunity._scoring_features():
-            table = Opportunity.__table__()
-            feature_table = Feature.__table__()
-            from_, value = feature.query(table)
-            queries.append(from_.join(feature_table,
-                condition=(feature_table.model == self.id)
-                & (feature_table.feature == feature.name)
-                & (feature_table.value
-                    == Cast(value, Feature.value.sql_type().base))
-                ).select(
-                    table.id.as_('id'),
-                    feature_table.id.as_('feature'),
-                    feature_table.weight.as_('weight'),
-                    where=where(table)))
-        return Union(*queries, all_=True)
+        facts = self._facts(where)
+        feature = Feature.__table__()
+        return facts.join(feature,
+            condition=(feature.model == self.id)
+            & (feature.feature == facts.feature)
+            & (feature.value == facts.value)
+            ).select(
+                facts.id.as_('id'),
+                feature.id.as_('feature'),
+                feature.weight.as_('weight'))
 
     @classmethod
     def _facts(cls, where):
@@ -424,50 +421,58 @@ class ScoringModel(ModelSQL, ModelView):
 
         Of the ids, read by batches, or of the opportunities matching
         where(table) when given. factors are the words of the values that
-        change the odds most."""
+        change the odds most. The sums and the ranking are done in SQL."""
         pool = Pool()
         Feature = pool.get('crm.scoring.model.feature')
         cursor = Transaction().connection.cursor()
         feature_table = Feature.__table__()
         cursor.execute(*feature_table.select(
-                feature_table.feature, feature_table.value,
-                feature_table.weight, feature_table.description,
+                feature_table.id, feature_table.weight,
+                feature_table.description,
                 where=feature_table.model == self.id))
-        weights = {(f, v): (w, d) for f, v, w, d in cursor}
-        contributions = defaultdict(list)
+        weights = {i: (w, d) for i, w, d in cursor}
         if where is not None:
-            queries = [self._facts(where)]
+            wheres = [where]
         else:
-            queries = []
+            wheres = []
             for sub_ids in grouped_slice(ids, BATCH):
                 sub_ids = list(sub_ids)
-                queries.append(self._facts(
-                        lambda t: reduce_ids(t.id, sub_ids)))
-        for query in queries:
-            cursor.execute(*query)
-            for id_, feature, value in cursor:
-                learned = weights.get((feature, value))
-                if learned:
-                    contributions[id_].append(learned)
+                wheres.append(
+                    lambda t, sub_ids=sub_ids: reduce_ids(t.id, sub_ids))
+        threshold = math.log(FACTOR_RATIO)
+        totals, factors = {}, defaultdict(list)
+        for where in wheres:
+            # One pass: the sum of the weights of each opportunity with its
+            # values ranked by how much they change the odds
+            contributions = self._contributions(where)
+            ranked = contributions.select(
+                contributions.id.as_('id'),
+                contributions.feature.as_('feature'),
+                Sum(contributions.weight,
+                    window=Window([contributions.id])).as_('total'),
+                RowNumber(window=Window([contributions.id],
+                        order_by=[Abs(contributions.weight).desc,
+                            contributions.feature.asc])).as_('rank'))
+            cursor.execute(*ranked.select(
+                    ranked.id, ranked.feature, ranked.total,
+                    where=ranked.rank <= FACTOR_COUNT,
+                    order_by=[ranked.id, ranked.rank]))
+            for id_, feature, total in cursor.fetchall():
+                totals[id_] = total
+                weight, description = weights[feature]
+                if abs(weight) >= threshold:
+                    factors[id_].append((weight, description))
         more = gettext('crm_core.msg_scoring_factor_more')
         less = gettext('crm_core.msg_scoring_factor_less')
         none = gettext('crm_core.msg_scoring_factor_none')
         result = {}
-        threshold = math.log(FACTOR_RATIO)
         for id_ in ids:
-            values = contributions.get(id_, [])
-            probability = logistic(self.prior + sum(w for w, _ in values))
-            factors = []
-            for weight, description in sorted(
-                    values, key=lambda v: (-abs(v[0]), v[1])):
-                if len(factors) >= FACTOR_COUNT or abs(weight) < threshold:
-                    break
-                template = more if weight > 0 else less
-                factors.append(template % {
-                        'factor': description,
-                        'ratio': '%.1f' % math.exp(abs(weight)),
-                        })
-            result[id_] = (probability, '\n'.join(factors) or none)
+            probability = logistic(self.prior + (totals.get(id_) or 0))
+            words = [(more if weight > 0 else less) % {
+                    'factor': description,
+                    'ratio': '%.1f' % math.exp(abs(weight)),
+                    } for weight, description in factors.get(id_, [])]
+            result[id_] = (probability, '\n'.join(words) or none)
         return result
 
 
@@ -571,15 +576,23 @@ class Opportunity(metaclass=PoolMeta):
             return lambda table: (table, getattr(table, name))
 
         def country(table):
+            # The first active address of the party (lowest id) by a join:
+            # a correlated subquery costs a probe per opportunity
             address = Address.__table__()
-            first = Address.__table__()
-            first_country = first.select(first.country,
-                where=(first.party == table.party) & first.active,
-                order_by=[first.sequence.asc, first.id.asc],
-                limit=1)
-            return (table.join(address, 'LEFT',
-                    condition=address.id == table.address),
-                Coalesce(address.country, first_country))
+            party_address = Address.__table__()
+            first = party_address.select(
+                party_address.party.as_('party'),
+                Min(party_address.id).as_('id'),
+                where=party_address.active,
+                group_by=[party_address.party])
+            first_address = Address.__table__()
+            return (table
+                .join(address, 'LEFT',
+                    condition=address.id == table.address)
+                .join(first, 'LEFT', condition=first.party == table.party)
+                .join(first_address, 'LEFT',
+                    condition=first_address.id == first.id),
+                Coalesce(address.country, first_address.country))
 
         def category(table):
             relation = PartyCategory.__table__()
@@ -692,7 +705,7 @@ class Opportunity(metaclass=PoolMeta):
             queries = [table.select(*columns, where=where)]
         for query in queries:
             cursor.execute(*query)
-            for id_, company, probability, *values in cursor:
+            for id_, company, probability, *values in cursor.fetchall():
                 leads[company][id_] = probability
                 current[id_] = values
         if not leads:
@@ -717,11 +730,13 @@ class Opportunity(metaclass=PoolMeta):
             for rule in rules:
                 if rule.company.id != company:
                     continue
+                points = rule.points
+                detail = '%s: %+d' % (rule.name, points)
                 for id_ in cls._crm_rule_matches(
                         rule, lead_ids if ids is not None else None,
                         company):
-                    scores[id_] += rule.points
-                    details[id_].append('%s: %+d' % (rule.name, rule.points))
+                    scores[id_] += points
+                    details[id_].append(detail)
             model = models.get(company)
             if model and model.state == 'trained':
                 if ids is None:
@@ -757,13 +772,13 @@ class Opportunity(metaclass=PoolMeta):
                 active_test=False):
             if ids is None:
                 cursor.execute(*cls.search(domain, order=[], query=True))
-                result.extend(r[0] for r in cursor)
+                result.extend(r[0] for r in cursor.fetchall())
             else:
                 for sub_ids in grouped_slice(ids, BATCH):
                     cursor.execute(*cls.search(
                             [('id', 'in', list(sub_ids))] + domain,
                             order=[], query=True))
-                    result.extend(r[0] for r in cursor)
+                    result.extend(r[0] for r in cursor.fetchall())
         return result
 
     @classmethod
