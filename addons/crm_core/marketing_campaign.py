@@ -34,6 +34,7 @@ class Opportunity(metaclass=PoolMeta):
                 ]:
             features.append(ScoringFeature(fname,
                     gettext('crm_core.msg_scoring_' + fname),
-                    lambda table, fname=fname: (table, getattr(table, fname)),
+                    lambda table, bulk, fname=fname: (
+                        table, getattr(table, fname)),
                     model=model))
         return features

@@ -14,7 +14,8 @@ from sql.operators import Exists
 from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
-    DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields, sequence_ordered)
+    DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields,
+    sequence_ordered)
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import PYSONDecoder
 from trytond.tools import grouped_slice, reduce_ids
@@ -42,9 +43,10 @@ BATCH = 1000
 class ScoringFeature:
     """A fact known when the lead comes in, learned from the history
 
-    query(table) returns (from_, value): the FROM item containing the
+    query(table, bulk) returns (from_, value): the FROM item containing the
     opportunity table and the SQL expression of the value; a value joined
-    through a relation may give several rows per opportunity.
+    through a relation may give several rows per opportunity. bulk is true
+    when most opportunities are read (training), false for a few leads.
     The words of a value come from the rec_name of model, from the
     selection of the opportunity field, or from labels. A value that is
     never NULL is not tested for it."""
@@ -323,7 +325,7 @@ class ScoringModel(ModelSQL, ModelView):
         rows = []
         for feature in Opportunity._scoring_features():
             table = Opportunity.__table__()
-            from_, value = feature.query(table)
+            from_, value = feature.query(table, True)
             condition = train_part(table)
             if feature.nullable:
                 condition &= value != Null
@@ -363,7 +365,7 @@ class ScoringModel(ModelSQL, ModelView):
         # Measure on the held-out part
         table = Opportunity.__table__()
         contributions = self._contributions(
-            lambda t: closed(t) & ((t.id % HOLDOUT) == 0))
+            lambda t: closed(t) & ((t.id % HOLDOUT) == 0), bulk=True)
         totals = contributions.select(
             contributions.id, Sum(contributions.weight).as_('total'),
             group_by=[contributions.id])
@@ -378,12 +380,12 @@ class ScoringModel(ModelSQL, ModelView):
         self.brier = round(brier, 4) if brier is not None else None
         self.save()
 
-    def _contributions(self, where):
+    def _contributions(self, where, bulk=False):
         """Return the query of (id, feature, weight) of the learned values
         of the opportunities matching where(table)"""
         pool = Pool()
         Feature = pool.get('crm.scoring.model.feature')
-        facts = self._facts(where)
+        facts = self._facts(where, bulk=bulk)
         feature = Feature.__table__()
         return facts.join(feature,
             condition=(feature.model == self.id)
@@ -395,9 +397,9 @@ class ScoringModel(ModelSQL, ModelView):
                 feature.weight.as_('weight'))
 
     @classmethod
-    def _facts(cls, where):
+    def _facts(cls, where, bulk=False):
         """Return the query of (id, feature, value) of the facts of the
-        opportunities matching where(table)"""
+        opportunities matching where(table), bulk when many"""
         pool = Pool()
         Opportunity = pool.get('sale.opportunity')
         Feature = pool.get('crm.scoring.model.feature')
@@ -405,7 +407,7 @@ class ScoringModel(ModelSQL, ModelView):
         queries = []
         for feature in Opportunity._scoring_features():
             table = Opportunity.__table__()
-            from_, value = feature.query(table)
+            from_, value = feature.query(table, bulk)
             condition = where(table)
             if feature.nullable:
                 condition &= value != Null
@@ -431,7 +433,8 @@ class ScoringModel(ModelSQL, ModelView):
                 feature_table.description,
                 where=feature_table.model == self.id))
         weights = {i: (w, d) for i, w, d in cursor}
-        if where is not None:
+        bulk = where is not None
+        if bulk:
             wheres = [where]
         else:
             wheres = []
@@ -444,7 +447,7 @@ class ScoringModel(ModelSQL, ModelView):
         for where in wheres:
             # One pass: the sum of the weights of each opportunity with its
             # values ranked by how much they change the odds
-            contributions = self._contributions(where)
+            contributions = self._contributions(where, bulk=bulk)
             ranked = contributions.select(
                 contributions.id.as_('id'),
                 contributions.feature.as_('feature'),
@@ -573,40 +576,48 @@ class Opportunity(metaclass=PoolMeta):
         ContactMechanism = pool.get('party.contact_mechanism')
 
         def column(name):
-            return lambda table: (table, getattr(table, name))
+            return lambda table, bulk: (table, getattr(table, name))
 
-        def country(table):
-            # The first active address of the party (lowest id) by a join:
-            # a correlated subquery costs a probe per opportunity
+        def country(table, bulk):
             address = Address.__table__()
-            party_address = Address.__table__()
-            first = party_address.select(
-                party_address.party.as_('party'),
-                Min(party_address.id).as_('id'),
-                where=party_address.active,
-                group_by=[party_address.party])
             first_address = Address.__table__()
-            return (table
-                .join(address, 'LEFT',
-                    condition=address.id == table.address)
-                .join(first, 'LEFT', condition=first.party == table.party)
-                .join(first_address, 'LEFT',
-                    condition=first_address.id == first.id),
-                Coalesce(address.country, first_address.country))
+            from_ = table.join(address, 'LEFT',
+                condition=address.id == table.address)
+            party_address = Address.__table__()
+            if bulk:
+                # The first active address of each party by a join: a
+                # correlated subquery costs a probe per opportunity
+                first = party_address.select(
+                    party_address.party.as_('party'),
+                    Min(party_address.id).as_('id'),
+                    where=party_address.active,
+                    group_by=[party_address.party])
+                from_ = (from_
+                    .join(first, 'LEFT', condition=first.party == table.party)
+                    .join(first_address, 'LEFT',
+                        condition=first_address.id == first.id))
+                return from_, Coalesce(address.country, first_address.country)
+            # A few leads: a probe each rather than a scan of all addresses
+            first = party_address.select(Min(party_address.id),
+                where=(party_address.party == table.party)
+                & party_address.active)
+            return from_, Coalesce(address.country, first_address.select(
+                    first_address.country,
+                    where=first_address.id == first))
 
-        def category(table):
+        def category(table, bulk):
             relation = PartyCategory.__table__()
             return (table.join(relation,
                     condition=relation.party == table.party),
                 relation.category)
 
-        def tag(table):
+        def tag(table, bulk):
             relation = OpportunityTag.__table__()
             return (table.join(relation,
                     condition=relation.opportunity == table.id),
                 relation.tag)
 
-        def amount(table):
+        def amount(table, bulk):
             column = table.amount
             if backend.name == 'sqlite':
                 # Decimal is stored as bytes
@@ -620,7 +631,7 @@ class Opportunity(metaclass=PoolMeta):
                 low = high
             return table, Case(*whens, else_=Literal(f'>={low}'))
 
-        def email(table):
+        def email(table, bulk):
             mechanism = ContactMechanism.__table__()
             return table, Case(
                 (Exists(mechanism.select(mechanism.id,
