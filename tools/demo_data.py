@@ -629,6 +629,30 @@ def setup_activities(today):
             activity.click('done')
 
 
+def setup_assignment(company, employees, today):
+    "Route new leads: east European ones to Field Sales, the rest inside"
+    from trytond.pyson import PYSONEncoder
+    Rule = Model.get('crm.assignment.rule')
+    Team = Model.get('crm.team')
+    Absence = Model.get('crm.team.member.absence')
+    step('lead assignment rules…')
+    teams = {t.name: t for t in Team.find([('company', '=', company.id)])}
+    for sequence, name, team, domain in [
+            (10, "Bulgaria and Russia", 'Field Sales',
+                [('party.addresses.country.code', 'in', ['BG', 'RU'])]),
+            (20, "Every other lead", 'Inside Sales', []),
+            ]:
+        if not Rule.find([('name', '=', name)]):
+            Rule(name=name, sequence=sequence, team=teams[team],
+                domain=PYSONEncoder().encode(domain), weight=1).save()
+    member, = [m for m in teams['Inside Sales'].members
+        if m.employee == employees['Daniel Weber']]
+    if not Absence.find([('member', '=', member.id)]):
+        Absence(member=member, start_date=today,
+            end_date=today + dt.timedelta(days=3),
+            reason="Trade fair in Dublin").save()
+
+
 def close_config_wizard():
     "Mark the first-login configuration wizard as done"
     Item = Model.get('ir.module.config_wizard.item')
@@ -691,6 +715,7 @@ def load(config):
     setup_opportunities(
         config, customers, employees, products, term, today)
     setup_activities(today)
+    setup_assignment(company, employees, today)
     close_config_wizard()
     return True
 

@@ -27,3 +27,7 @@ class DuplicateWarning(UserWarning):
 
 class AssignmentRuleDomainError(ValidationError):
     pass
+
+
+class ScoringRuleError(ValidationError):
+    pass

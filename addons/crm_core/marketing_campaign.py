@@ -1,7 +1,10 @@
 # This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
+from trytond.i18n import gettext
 from trytond.pool import Pool, PoolMeta
+
+from .scoring import ScoringFeature
 
 
 class Opportunity(metaclass=PoolMeta):
@@ -19,3 +22,19 @@ class Opportunity(metaclass=PoolMeta):
             if values.get(key):
                 Parameter = pool.get(model)
                 setattr(self, fname, Parameter.from_name(values[key]))
+
+    @classmethod
+    def _scoring_features(cls):
+        "The UTM campaign, medium and source are learned too"
+        features = super()._scoring_features()
+        for fname, model in [
+                ('marketing_campaign', 'marketing.campaign'),
+                ('marketing_medium', 'marketing.medium'),
+                ('marketing_source', 'marketing.source'),
+                ]:
+            features.append(ScoringFeature(fname,
+                    gettext('crm_core.msg_scoring_' + fname),
+                    lambda table, bulk, fname=fname: (
+                        table, getattr(table, fname)),
+                    model=model))
+        return features

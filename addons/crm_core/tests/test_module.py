@@ -19,6 +19,7 @@ from trytond.modules.crm_core.exceptions import (
     ActivityValidationError, DuplicateWarning, LostReasonError, MergeError,
     StageError)
 from trytond.modules.crm_core.exceptions import AssignmentRuleDomainError
+from trytond.modules.crm_core.exceptions import ScoringRuleError
 from trytond.modules.crm_core.routes import FormError, validate_form
 from trytond.modules.crm_core.tests import CrmTestMixin
 from trytond.protocols.wrappers import HTTPStatus
@@ -1233,6 +1234,130 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
                         [r.number for r in Statistics.search([])], [2, 1])
                 content = Report.render_xlsx(Statistics, rows)
             self.assertTrue(content.startswith(b'PK'))
+
+    @with_transaction()
+    def test_scoring_auc_brier(self):
+        "AUC by ranks with ties, Brier as the mean squared error"
+        from trytond.modules.crm_core.scoring import auc_score, brier_score
+        self.assertEqual(auc_score(
+                [(0.1, False), (0.4, False), (0.35, True), (0.8, True)]),
+            0.75)
+        self.assertEqual(auc_score([(0.5, True), (0.5, False)]), 0.5)
+        self.assertIsNone(auc_score([(0.5, True), (0.7, True)]))
+        self.assertEqual(brier_score([(1.0, True), (0.0, False)]), 0)
+        self.assertEqual(brier_score([(0.5, True)]), 0.25)
+        self.assertIsNone(brier_score([]))
+
+    @with_transaction()
+    def test_scoring_rule_invalid_domain(self):
+        "A rule with a domain that is not on the lead is refused by name"
+        pool = Pool()
+        Rule = pool.get('crm.scoring.rule')
+        company = create_company()
+        with set_company(company):
+            for domain in ['[["nothing", "=", 1]]', 'not json', '{}']:
+                rule = Rule(name="Broken", domain=domain, points=1)
+                with self.assertRaisesRegex(
+                        ScoringRuleError, 'rule "Broken"'):
+                    rule.save()
+
+    @with_transaction()
+    def test_scoring_rules(self):
+        "Scores add the points of the active rules of the lead's company"
+        pool = Pool()
+        Rule = pool.get('crm.scoring.rule')
+        Opportunity = pool.get('sale.opportunity')
+        company = create_company()
+        with set_company(company):
+            Rule.create([{
+                        'name': "Big", 'points': 10,
+                        'domain': '[["amount", ">=", 500]]',
+                        }, {
+                        'name': "Very big", 'points': -3,
+                        'domain': '[["amount", ">=", 900]]',
+                        }, {
+                        'name': "Inactive", 'points': 100, 'active': False,
+                        'domain': '[]',
+                        }])
+            lead = create_opportunity(company)
+            self.assertEqual(lead.score, 7)
+            self.assertEqual(lead.score_details, "Big: +10\nVery big: -3")
+
+            Opportunity.write([lead], {'amount': Decimal('600')})
+            self.assertEqual(lead.score, 10)
+
+            other = create_company()
+        with set_company(other):
+            other_lead = create_opportunity(other)
+            self.assertEqual(other_lead.score, 0)
+            self.assertEqual(other_lead.score_details, '')
+
+    @with_transaction()
+    def test_scoring_fallback(self):
+        "Without enough history the probability is the stage's"
+        pool = Pool()
+        ScoringModel = pool.get('crm.scoring.model')
+        Opportunity = pool.get('sale.opportunity')
+        company = create_company()
+        with set_company(company):
+            lead = create_opportunity(company)
+            Opportunity.create([{
+                        'party': lead.party.id, 'state': 'won',
+                        'employee': lead.employee.id,
+                        }] * 5)
+            model = ScoringModel.get_model(company)
+            ScoringModel.retrain([model])
+
+            self.assertEqual(model.state, 'untrained')
+            self.assertEqual(model.won_count, 5)
+            self.assertEqual(model.features, ())
+            self.assertEqual(lead.win_probability, 0.1)
+            self.assertIn("stage", lead.win_factors)
+
+    @with_transaction()
+    def test_scoring_predict(self):
+        "The team that wins more raises the probability with its words"
+        pool = Pool()
+        Team = pool.get('crm.team')
+        Opportunity = pool.get('sale.opportunity')
+        ScoringModel = pool.get('crm.scoring.model')
+        company = create_company()
+        with set_company(company):
+            employee = create_employee(company)
+            party = create_party("Customer")
+            good, bad = Team.create([{'name': "Good"}, {'name': "Bad"}])
+            vlist = []
+            for i in range(60):
+                team = good if i % 2 else bad
+                won = (i % 2) == (i % 7 != 0)
+                vlist.append({
+                        'party': party.id, 'employee': employee.id,
+                        'team': team.id, 'state': 'won' if won else 'lost',
+                        })
+            Opportunity.create(vlist)
+            lead_good, lead_bad = Opportunity.create([{
+                        'party': party.id, 'employee': employee.id,
+                        'team': t.id} for t in [good, bad]])
+            model = ScoringModel.get_model(company)
+            ScoringModel.retrain([model])
+
+            self.assertEqual(model.state, 'trained')
+            self.assertEqual(model.won_count + model.lost_count, 60)
+            self.assertEqual(model.holdout_count, len(
+                    [o for o in Opportunity.search([
+                                ('state', 'in', ['won', 'lost'])])
+                        if o.id % 5 == 0]))
+            self.assertGreater(model.auc, 0.5)
+            self.assertLess(model.brier, 0.25)
+            self.assertGreater(lead_good.win_probability, 0.7)
+            self.assertLess(lead_bad.win_probability, 0.3)
+            self.assertIn("Team is Good", lead_good.win_factors)
+            self.assertIn("more often won", lead_good.win_factors)
+            self.assertIn("less often won", lead_bad.win_factors)
+            # Closed opportunities keep their values
+            closed = Opportunity.search([('state', '=', 'won')], limit=1)[0]
+            self.assertIsNone(closed.win_probability)
+
 
 
 class CrmCoreLeadRouteTestCase(RouteTestCase):
