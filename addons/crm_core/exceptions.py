@@ -23,3 +23,7 @@ class MergeError(UserError):
 
 class DuplicateWarning(UserWarning):
     pass
+
+
+class LeadImportError(UserError):
+    pass
