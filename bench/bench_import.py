@@ -158,7 +158,7 @@ def bench_import():
             baseline=seconds, target=round(TARGET_RATIO * seconds, 3),
             detail={
                 'rows': SIZE,
-                'baseline': 'psycopg executemany INSERT',
+                'baseline_is': 'psycopg executemany INSERT',
                 'ratio_target': TARGET_RATIO,
                 }),
         ]

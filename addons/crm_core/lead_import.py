@@ -16,7 +16,7 @@ from sql.functions import CurrentTimestamp
 
 from trytond.i18n import gettext
 from trytond.model import (
-    Index, ModelSQL, ModelView, Unique, Workflow, fields, sequence_ordered)
+    Index, Model, ModelSQL, ModelView, Unique, Workflow, fields, sequence_ordered)
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, If
 from trytond.tools import grouped_slice
@@ -38,8 +38,6 @@ except ImportError:
 
 # Rows per queued task: one task is one transaction
 BATCH_SIZE = 5000
-# Rows per INSERT statement
-INSERT_SIZE = 1000
 
 TARGETS = [
     (None, ""),
@@ -83,7 +81,7 @@ SYNONYMS = {
         'amount', 'value', 'revenue', 'expected revenue', 'deal value',
         'budget'},
     'expected_closing': {
-        'expected closing', 'closing date', 'close date',
+        'expected closing', 'closing', 'closing date', 'close date',
         'expected close date', 'expected closing date'},
     'salesperson': {
         'salesperson', 'sales person', 'salesman', 'owner', 'employee',
@@ -368,7 +366,8 @@ class LeadImport(Workflow, ModelSQL, ModelView):
         line = 1
         try:
             for cells in reader:
-                if any(c.strip() for c in cells):
+                # The first line is the header, even blank
+                if line == 1 or any(c.strip() for c in cells):
                     yield line, cells
                 line = reader.line_num + 1
         except csv.Error as exception:
@@ -390,7 +389,8 @@ class LeadImport(Workflow, ModelSQL, ModelView):
             sheet = workbook.worksheets[0]
             for line, cells in enumerate(
                     sheet.iter_rows(values_only=True), 1):
-                if any(c is not None and str(c).strip() for c in cells):
+                if line == 1 or any(
+                        c is not None and str(c).strip() for c in cells):
                     yield line, list(cells)
         finally:
             workbook.close()
@@ -572,6 +572,18 @@ class LeadImport(Workflow, ModelSQL, ModelView):
                             else_='running'),
                         CurrentTimestamp(), Transaction().user],
                     where=table.id == record.id))
+            cls._clear_cache([record.id])
+
+    @classmethod
+    def _clear_cache(cls, ids):
+        "Forget the cached values of the records updated in SQL"
+        transaction = Transaction()
+        transaction.counter += 1
+        for cache in transaction.cache.values():
+            if cls.__name__ in cache:
+                records = cache[cls.__name__]
+                for id_ in ids:
+                    records.pop(id_, None)
 
     @classmethod
     def run_queued(cls, imports):
@@ -943,13 +955,16 @@ class Opportunity(metaclass=PoolMeta):
         if sequence:
             codes = list(sequence.get_many(len(party_rows)))
         party_values = []
+        # The values create computes from the code (code_alnum, …)
+        computer = Party()
         for i, row in enumerate(party_rows):
             values = {
                 'name': (row['company_name'] or row['contact_name']
                     or row['title']),
                 }
             if codes:
-                values['code'] = codes[i]
+                values['code'] = computer.code = codes[i]
+                values.update(computer.compute_fields({'code'}))
             party_values.append(values)
         party_ids = insert_as_create(Party, party_values)
         party_of = {}
@@ -970,13 +985,15 @@ class Opportunity(metaclass=PoolMeta):
             for r, i in zip(address_rows, address_ids)}
 
         mechanism_values, mechanism_keys = [], []
+        formatter = ContactMechanism(type='email')
         for row in party_rows:
             key = row.get('email_key') or row['line']
             if row.get('email'):
                 mechanism_values.append(
                     ContactMechanism.import_values(
                         party_of[key], 'email', row['email'],
-                        row['email'], row['email_key'], row['contact_name']))
+                        row['email'], row['email_key'], row['contact_name'],
+                        _formatter=formatter))
                 mechanism_keys.append((key, 'email'))
             if row.get('phone'):
                 mechanism_values.append(
@@ -1080,11 +1097,12 @@ class ContactMechanism(metaclass=PoolMeta):
         return result
 
     @classmethod
-    def import_values(cls, party, type_, value, compact, key, name=None):
+    def import_values(cls, party, type_, value, compact, key, name=None,
+            _formatter=None):
         "The stored values of a new mechanism as create would compute them"
-        mechanism = cls(type=type_)
         if type_ == 'email':
-            value = mechanism.format_value(value=value, type_=type_)
+            formatter = _formatter or cls(type=type_)
+            value = formatter.format_value(value=value, type_=type_)
         return {
             'party': party,
             'type': type_,
@@ -1093,6 +1111,26 @@ class ContactMechanism(metaclass=PoolMeta):
             'crm_key': key,
             'name': name or None,
             }
+
+
+_copy_escape = str.maketrans({
+        '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r'})
+
+
+def copy_text(value):
+    "The value in the text format of COPY"
+    if value is None:
+        return '\\N'
+    if isinstance(value, str):
+        return value.translate(_copy_escape)
+    if isinstance(value, bool):
+        return 't' if value else 'f'
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat(' ') if isinstance(value, dt.datetime) \
+            else value.isoformat()
+    if isinstance(value, Model):
+        return str(value.id)
+    return str(value)
 
 
 def _column_fields(Model):
@@ -1110,8 +1148,8 @@ def _column_fields(Model):
     return names
 
 
-def _multivalue_defaults(Model, defaults):
-    "The default values of the multi-value fields to set after insert"
+def _multivalue_defaults(Model):
+    "The default values of the multi-value fields, by value model"
     result = {}
     for name, field in Model._fields.items():
         if isinstance(field, fields.MultiValue):
@@ -1119,15 +1157,31 @@ def _multivalue_defaults(Model, defaults):
             if method is not None:
                 value = method()
                 if value is not None:
-                    result[name] = value
+                    Value = Model.multivalue_model(name)
+                    result.setdefault(Value, {})[name] = value
     return result
+
+
+def _insert_multivalues(Model, ids):
+    """Store the default values of the multi-value fields of the new records
+
+    set_multivalue stores the fields of one value model in one record
+    matching the pattern (the company of the context)."""
+    company = Transaction().context.get('company')
+    for Value, values in _multivalue_defaults(Model).items():
+        parent = next(n for n, f in Value._fields.items()
+            if f._type == 'many2one' and f.model_name == Model.__name__)
+        if 'company' in Value._fields:
+            values = dict(values, company=company)
+        insert_as_create(Value, [dict(values, **{parent: i}) for i in ids])
 
 
 def insert_as_create(Model, vlist):
     """Insert the values as Model.create would store them; return the ids
 
     The defaults and the create user and date are filled like the ORM does;
-    the caller gives the values the ORM would compute."""
+    the caller gives the values the ORM would compute. On PostgreSQL the
+    rows are copied (COPY) with ids reserved from the table sequence."""
     if not vlist:
         return []
     transaction = Transaction()
@@ -1143,32 +1197,41 @@ def insert_as_create(Model, vlist):
     formats = [Model._fields[c].sql_format for c in columns]
     user = transaction.user
 
-    def row_values(values):
+    def row_values(values, now):
         return [f(values[c] if c in values else defaults.get(c))
-            for c, f in zip(columns, formats)] + [user, CurrentTimestamp()]
+            for c, f in zip(columns, formats)] + [user, now]
 
-    sql_columns = [getattr(table, c) for c in columns] + [
-        table.create_uid, table.create_date]
     ids = database.nextid(connection, Model._table, count=len(vlist))
     if ids is not None:
         if not isinstance(ids, list):
             ids = [ids]
-        for sub in grouped_slice(list(zip(ids, vlist)), INSERT_SIZE):
-            cursor.execute(*table.insert(
-                    [table.id] + sql_columns,
-                    [[id_] + row_values(v) for id_, v in sub]))
+        # The transaction timestamp as CURRENT_TIMESTAMP stores it
+        cursor.execute('SELECT CAST(CURRENT_TIMESTAMP AS TIMESTAMP)')
+        now, = cursor.fetchone()
+        copy_columns = ', '.join('"%s"' % c for c in (
+                ['id'] + columns + ['create_uid', 'create_date']))
+        tail = '\t%s\t%s\n' % (user, now.isoformat(' '))
+        for sub in grouped_slice(list(zip(ids, vlist)), 10000):
+            text = ''.join(
+                str(id_) + '\t' + '\t'.join(copy_text(
+                        values[c] if c in values else defaults.get(c))
+                    for c in columns) + tail
+                for id_, values in sub)
+            with cursor.copy('COPY "%s" (%s) FROM STDIN' % (
+                        Model._table, copy_columns)) as copy:
+                copy.write(text.encode('utf-8'))
     else:
+        sql_columns = [getattr(table, c) for c in columns] + [
+            table.create_uid, table.create_date]
         ids = []
         for values in vlist:
+            row = row_values(values, CurrentTimestamp())
             if database.has_returning():
                 cursor.execute(*table.insert(
-                        sql_columns, [row_values(values)],
-                        returning=[table.id]))
+                        sql_columns, [row], returning=[table.id]))
                 ids.append(cursor.fetchone()[0])
             else:
-                cursor.execute(*table.insert(
-                        sql_columns, [row_values(values)]))
+                cursor.execute(*table.insert(sql_columns, [row]))
                 ids.append(cursor.lastrowid)
-    for name, value in _multivalue_defaults(Model, defaults).items():
-        Model._fields[name].set(Model, name, ids, value)
+    _insert_multivalues(Model, ids)
     return ids
