@@ -37,7 +37,7 @@ except ImportError:
     phonenumbers = None
 
 # Rows per queued task: one task is one transaction
-BATCH_SIZE = 5000
+BATCH_SIZE = 10000
 
 TARGETS = [
     (None, ""),
@@ -451,14 +451,7 @@ class LeadImport(Workflow, ModelSQL, ModelView):
                     keys.add(values['import_key'])
             # The rows repeated in the file or imported before
             skipped = valid - len(keys) + len(record._imported_keys(keys))
-            for sub_errors in grouped_slice(errors, 1000):
-                Error.create([{
-                            'lead_import': record.id,
-                            'line': line,
-                            'column': column,
-                            'value': value[:200],
-                            'reason': reason,
-                            } for line, column, value, reason in sub_errors])
+            record._store_errors(errors)
             cls.write([record], {
                     'rows': rows,
                     'rows_valid': valid,
@@ -468,6 +461,20 @@ class LeadImport(Workflow, ModelSQL, ModelView):
                     'rows_done': 0,
                     'batches_done': None,
                     })
+
+    def _store_errors(self, errors, known=()):
+        "Store the errors (line, column, value, reason) not known yet"
+        pool = Pool()
+        Error = pool.get('crm.lead.import.error')
+        errors = [e for e in errors if (e[0], e[1], e[3]) not in known]
+        for sub_errors in grouped_slice(errors, 1000):
+            Error.create([{
+                        'lead_import': self.id,
+                        'line': line,
+                        'column': column,
+                        'value': value[:200],
+                        'reason': reason,
+                        } for line, column, value, reason in sub_errors])
 
     def _imported_keys(self, keys):
         "Return the keys among keys of the leads already imported"
@@ -520,7 +527,6 @@ class LeadImport(Workflow, ModelSQL, ModelView):
         Idempotent: a batch already done is ignored, a row already imported
         is skipped; the batch is one transaction so no row is partial."""
         pool = Pool()
-        Error = pool.get('crm.lead.import.error')
         Opportunity = pool.get('sale.opportunity')
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
@@ -549,15 +555,8 @@ class LeadImport(Workflow, ModelSQL, ModelView):
                     r for r in rows if r['import_key'] not in imported]
                 Opportunity.import_leads(record, to_import)
             # Errors found now (e.g. a salesperson removed since the check)
-            known = {(e.line, e.column, e.reason) for e in record.errors}
-            Error.create([{
-                        'lead_import': record.id,
-                        'line': line,
-                        'column': column,
-                        'value': value[:200],
-                        'reason': reason,
-                        } for line, column, value, reason in errors
-                    if (line, column, reason) not in known])
+            record._store_errors(errors,
+                known={(e.line, e.column, e.reason) for e in record.errors})
             done.add(str(start))
             rows_done = table.rows_done + count
             cursor.execute(*table.update([
@@ -1088,6 +1087,8 @@ class ContactMechanism(metaclass=PoolMeta):
                     condition=mechanism.party == party.id
                     ).select(mechanism.crm_key, mechanism.party, mechanism.id,
                     where=(mechanism.type == 'email')
+                    # Repeated for the partial index on crm_key
+                    & (mechanism.crm_key != '')
                     & mechanism.crm_key.in_(list(sub_keys))
                     & (mechanism.active == Literal(True))
                     & (party.active == Literal(True)),

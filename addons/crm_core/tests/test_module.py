@@ -1039,12 +1039,21 @@ class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
                         }, **values)])
         return lead_import
 
+    def _run_import(self, company, data, **values):
+        "Check and import the CSV text, the queued batches run at once"
+        pool = Pool()
+        LeadImport = pool.get('crm.lead.import')
+        lead_import = self._lead_import(company, data, **values)
+        LeadImport.check([lead_import])
+        LeadImport.import_([lead_import])
+        LeadImport.run_queued([lead_import])
+        return LeadImport(lead_import.id)
+
     @with_transaction()
     def test_lead_import_as_orm(self):
         "An imported lead is stored as the ORM stores the same lead"
         pool = Pool()
         Country = pool.get('country.country')
-        LeadImport = pool.get('crm.lead.import')
         Opportunity = pool.get('sale.opportunity')
         Party = pool.get('party.party')
         Address = pool.get('party.address')
@@ -1061,16 +1070,13 @@ class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
 
         with set_company(company), Transaction().set_context(
                 employee=employee.id):
-            lead_import = self._lead_import(company,
+            lead_import = self._run_import(company,
                 "Lead,Company,Contact,Email,Phone,Street,Zip,City,Country,"
                 "Amount,Closing,Salesperson,Tags,Notes\n"
                 "Fleet,Acme,John Doe,John.Doe@Example.com,+32 2 555 12 34,"
                 "Main Street 1,1000,Brussels,BE,10.505,2027-01-31,"
                 "Sam Seller,Fair,Call back\n")
-            LeadImport.check([lead_import])
             self.assertEqual(lead_import.rows_error, 0)
-            LeadImport.import_([lead_import])
-            LeadImport.run_queued([lead_import])
             imported, = Opportunity.search(
                 [('lead_import', '=', lead_import.id)])
 
@@ -1143,7 +1149,6 @@ class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
     def test_lead_import_existing_party(self):
         "A row with a known e-mail is attached to its party"
         pool = Pool()
-        LeadImport = pool.get('crm.lead.import')
         Opportunity = pool.get('sale.opportunity')
         Party = pool.get('party.party')
         company = create_company()
@@ -1152,14 +1157,11 @@ class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
         ann.save()
 
         with set_company(company):
-            lead_import = self._lead_import(company,
+            lead_import = self._run_import(company,
                 "Name,E-mail\n"
                 "Ann,ANN@example.com\n"
                 "Bob,bob@example.com\n"
                 "Bob Again,Bob@Example.com\n")
-            LeadImport.check([lead_import])
-            LeadImport.import_([lead_import])
-            LeadImport.run_queued([lead_import])
         leads = Opportunity.search(
             [('lead_import', '=', lead_import.id)], order=[('id', 'ASC')])
         self.assertEqual(len(leads), 3)
@@ -1172,6 +1174,7 @@ class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
     @with_transaction()
     def test_lead_import_batch_idempotent(self):
         "A batch run twice imports its rows once"
+        from trytond.modules.crm_core.lead_import import BATCH_SIZE
         pool = Pool()
         LeadImport = pool.get('crm.lead.import')
         Opportunity = pool.get('sale.opportunity')
@@ -1185,7 +1188,7 @@ class CrmCoreTestCase(CompanyTestMixin, ModuleTestCase):
                     lead_import.rows_skipped), (3, 3, 1))
             LeadImport.import_([lead_import])
             LeadImport.run_queued([lead_import])
-            LeadImport.import_batch([lead_import], 0, 5000)
+            LeadImport.import_batch([lead_import], 0, BATCH_SIZE)
             lead_import = LeadImport(lead_import.id)
             self.assertEqual(lead_import.state, 'done')
             self.assertEqual(
