@@ -31,3 +31,7 @@ class AssignmentRuleDomainError(ValidationError):
 
 class ScoringRuleError(ValidationError):
     pass
+
+
+class LeadImportError(UserError):
+    pass

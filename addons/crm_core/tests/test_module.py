@@ -1360,6 +1360,233 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
 
 
 
+    def _lead_import(self, company, data, **values):
+        "Create a lead import of the CSV text"
+        pool = Pool()
+        LeadImport = pool.get('crm.lead.import')
+        lead_import, = LeadImport.create([dict({
+                        'company': company.id,
+                        'file': (data if isinstance(data, bytes)
+                            else data.encode('utf-8')),
+                        'file_name': 'leads.csv',
+                        }, **values)])
+        return lead_import
+
+    def _run_import(self, company, data, **values):
+        "Check and import the CSV text, the queued batches run at once"
+        pool = Pool()
+        LeadImport = pool.get('crm.lead.import')
+        lead_import = self._lead_import(company, data, **values)
+        LeadImport.check([lead_import])
+        LeadImport.import_([lead_import])
+        LeadImport.run_queued([lead_import])
+        return LeadImport(lead_import.id)
+
+    @with_transaction()
+    def test_lead_import_as_orm(self):
+        "An imported lead is stored as the ORM stores the same lead"
+        pool = Pool()
+        Country = pool.get('country.country')
+        Opportunity = pool.get('sale.opportunity')
+        Party = pool.get('party.party')
+        Address = pool.get('party.address')
+        ContactMechanism = pool.get('party.contact_mechanism')
+        History = pool.get('crm.stage.history')
+        Tag = pool.get('crm.tag')
+        from trytond.modules.crm_core.lead_import import _column_fields
+        company = create_company()
+        employee = create_employee(company, name="Sam Seller")
+        belgium = Country(name="Belgium", code='BE')
+        belgium.save()
+        tag = Tag(name="Fair")
+        tag.save()
+
+        with set_company(company), Transaction().set_context(
+                employee=employee.id):
+            lead_import = self._run_import(company,
+                "Lead,Company,Contact,Email,Phone,Street,Zip,City,Country,"
+                "Amount,Closing,Salesperson,Tags,Notes\n"
+                "Fleet,Acme,John Doe,John.Doe@Example.com,+32 2 555 12 34,"
+                "Main Street 1,1000,Brussels,BE,10.505,2027-01-31,"
+                "Sam Seller,Fair,Call back\n")
+            self.assertEqual(lead_import.rows_error, 0)
+            imported, = Opportunity.search(
+                [('lead_import', '=', lead_import.id)])
+
+            party = Party(name="Acme", contact_mechanisms=[
+                    {'type': 'email', 'value': 'John.Doe@Example.com',
+                        'name': "John Doe"},
+                    {'type': 'phone', 'value': '+32 2 555 12 34',
+                        'name': "John Doe"},
+                    ])
+            party.save()
+            address = Address(party=party, street_unstructured="Main Street 1",
+                postal_code='1000', city="Brussels", country=belgium)
+            address.save()
+            reference = Opportunity(party=party,
+                contact=party.contact_mechanisms[0], address=address,
+                description="Fleet", comment="Call back",
+                amount=Decimal('10.50'), expected_closing=dt.date(2027, 1, 31),
+                employee=employee, tags=[tag])
+            try:
+                reference.save()
+            except DuplicateWarning as warning:
+                # The new party "Acme" looks like the imported one
+                Warning = pool.get('res.user.warning')
+                Warning(user=Transaction().user, name=warning.name).save()
+                reference.save()
+
+        def compare(Model, record, other, ignore):
+            for name in _column_fields(Model):
+                if name in ignore:
+                    continue
+                self.assertEqual(
+                    getattr(record, name), getattr(other, name),
+                    msg='%s.%s' % (Model.__name__, name))
+
+        imported = Opportunity(imported.id)
+        reference = Opportunity(reference.id)
+        compare(Opportunity, imported, reference, {
+                'number', 'party', 'contact', 'address', 'import_key',
+                'lead_import'})
+        self.assertTrue(imported.number)
+        self.assertNotEqual(imported.number, reference.number)
+        self.assertEqual(imported.stage, stage('new'))
+        self.assertEqual(imported.tags, (tag,))
+        self.assertEqual(imported.rec_name, imported.number)
+        compare(Party, imported.party, reference.party,
+            {'code', 'code_alnum', 'code_digit'})
+        self.assertEqual(imported.party.code_alnum, imported.party.code)
+        self.assertEqual(
+            imported.party.code_digit, int(imported.party.code))
+        from trytond.model import fields
+        for name, field in Party._fields.items():
+            if isinstance(field, fields.MultiValue):
+                self.assertEqual(
+                    getattr(imported.party, name),
+                    getattr(reference.party, name), msg=name)
+        self.assertEqual(bool(imported.party.code), bool(reference.party.code))
+        for mine, theirs in zip(
+                imported.party.contact_mechanisms,
+                reference.party.contact_mechanisms):
+            compare(ContactMechanism, mine, theirs, {'party'})
+        self.assertEqual(imported.contact.type, 'email')
+        self.assertEqual(imported.contact.crm_key, 'john.doe@example.com')
+        compare(Address, imported.address, reference.address, {'party'})
+        self.assertEqual(len(imported.party.addresses), 1)
+        history, = History.search([('opportunity', '=', imported.id)])
+        other, = History.search([('opportunity', '=', reference.id)])
+        compare(History, history, other, {'opportunity', 'date'})
+
+    @with_transaction()
+    def test_lead_import_existing_party(self):
+        "A row with a known e-mail is attached to its party"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Party = pool.get('party.party')
+        company = create_company()
+        ann = Party(name="Ann Lee", contact_mechanisms=[
+                {'type': 'email', 'value': 'ann@example.com'}])
+        ann.save()
+
+        with set_company(company):
+            lead_import = self._run_import(company,
+                "Name,E-mail\n"
+                "Ann,ANN@example.com\n"
+                "Bob,bob@example.com\n"
+                "Bob Again,Bob@Example.com\n")
+        leads = Opportunity.search(
+            [('lead_import', '=', lead_import.id)], order=[('id', 'ASC')])
+        self.assertEqual(len(leads), 3)
+        self.assertEqual(leads[0].party, ann)
+        self.assertEqual(leads[0].contact, ann.contact_mechanisms[0])
+        self.assertEqual(leads[1].party, leads[2].party)
+        self.assertEqual(leads[1].party.name, "Bob")
+        self.assertEqual(len(leads[1].party.contact_mechanisms), 1)
+
+    @with_transaction()
+    def test_lead_import_batch_idempotent(self):
+        "A batch run twice imports its rows once"
+        from trytond.modules.crm_core.lead_import import BATCH_SIZE
+        pool = Pool()
+        LeadImport = pool.get('crm.lead.import')
+        Opportunity = pool.get('sale.opportunity')
+        company = create_company()
+        with set_company(company):
+            lead_import = self._lead_import(company,
+                "ID;Name\n1;Ann\n2;Bob\n2;Bob twice\n")
+            LeadImport.check([lead_import])
+            self.assertEqual(
+                (lead_import.rows, lead_import.rows_valid,
+                    lead_import.rows_skipped), (3, 3, 1))
+            LeadImport.import_([lead_import])
+            LeadImport.run_queued([lead_import])
+            LeadImport.import_batch([lead_import], 0, BATCH_SIZE)
+            lead_import = LeadImport(lead_import.id)
+            self.assertEqual(lead_import.state, 'done')
+            self.assertEqual(
+                (lead_import.rows_imported, lead_import.rows_skipped,
+                    lead_import.rows_done), (2, 1, 3))
+            self.assertEqual(lead_import.progress, 1)
+            self.assertEqual(Opportunity.search(
+                    [('lead_import', '=', lead_import.id)], count=True), 2)
+
+            # Even the batch of an import reset to draft and run again
+            LeadImport.draft([lead_import])
+            LeadImport.check([lead_import])
+            LeadImport.import_([lead_import])
+            LeadImport.run_queued([lead_import])
+            self.assertEqual(
+                (lead_import.rows_imported, lead_import.rows_skipped),
+                (0, 3))
+            copy, = Opportunity.copy(Opportunity.search(
+                    [('lead_import', '=', lead_import.id)], limit=1))
+            self.assertEqual((copy.import_key, copy.lead_import), (None, None))
+
+    @with_transaction()
+    def test_lead_import_bad_files(self):
+        "The files that cannot be read are refused with a clear error"
+        import io
+        import zipfile
+        company = create_company()
+        with set_company(company):
+            for data, message in [
+                    (b'  \n', 'is empty'),
+                    (b'\nName;E-mail\nAnn;ann@example.com\n', 'has no header'),
+                    ('Name\nJos\xe9\n'.encode('latin-1'),
+                        'cannot be read as utf-8 at line 2'),
+                    (b'%PDF-1.4\x00\x01', 'neither a CSV nor an XLSX'),
+                    ]:
+                with self.subTest(data=data):
+                    with self.assertRaisesRegex(UserError, message):
+                        self._lead_import(company, data)
+            archive = io.BytesIO()
+            with zipfile.ZipFile(archive, 'w') as zip_file:
+                zip_file.writestr('hello.txt', 'Hello')
+            with self.assertRaisesRegex(UserError, 'neither a CSV'):
+                self._lead_import(
+                    company, archive.getvalue())
+
+    @with_transaction()
+    def test_lead_import_mapping(self):
+        "The columns are mapped from their header, each field once"
+        pool = Pool()
+        Column = pool.get('crm.lead.import.column')
+        LeadImport = pool.get('crm.lead.import')
+        company = create_company()
+        with set_company(company):
+            lead_import = self._lead_import(company,
+                "E_mail\tZIP Code\tOrganisation\tUnknown\tEmail\n"
+                "a@example.com\t1000\tAcme\tx\tb@example.com\n")
+            self.assertEqual(
+                [c.target for c in lead_import.columns],
+                ['email', 'postal_code', 'company_name', None, None])
+            with self.assertRaisesRegex(UserError, 'fill the same field'):
+                Column.write([lead_import.columns[-1]], {'target': 'email'})
+            lead_import = self._lead_import(company, "Amount\n12\n")
+            with self.assertRaisesRegex(UserError, 'mapped to the lead'):
+                LeadImport.check([lead_import])
+
 class CrmCoreLeadRouteTestCase(RouteTestCase):
     "Test CRM Core lead capture route"
     module = 'crm_core'
