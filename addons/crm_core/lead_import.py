@@ -1064,7 +1064,17 @@ class Opportunity(metaclass=PoolMeta):
                     'duration': None,
                     } for id_, v in zip(ids, opportunity_values)
                 if v['stage']])
+        cls._imported_as_created(cls.browse(ids))
         return ids
+
+    @classmethod
+    def _imported_as_created(cls, leads):
+        "Do for the inserted leads what create does: assign them, score them"
+        pool = Pool()
+        Configuration = pool.get('crm.configuration')
+        if Configuration(1).assignment_auto:
+            cls.assign([l for l in leads if not l.employee], auto=True)
+        cls.crm_compute_scoring(ids=[l.id for l in leads])
 
 
 class ContactMechanism(metaclass=PoolMeta):
