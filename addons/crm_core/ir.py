@@ -12,7 +12,7 @@ class Rule(metaclass=PoolMeta):
         "The models whose record rules evaluate the user's employees"
         return {
             'sale.opportunity', 'crm.forecast', 'crm.win_loss',
-            'crm.win_loss.competitor',
+            'crm.win_loss.competitor', 'crm.win_loss.source',
             'crm.activity', 'crm.activity.statistics',
             }
 

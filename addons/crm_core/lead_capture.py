@@ -47,6 +47,7 @@ class Opportunity(metaclass=PoolMeta):
             (None, ""),
             ('web_form', "Web Form"),
             ('email', "E-mail"),
+            ('import', "Import"),
             ], "Capture Channel", readonly=True,
         help="How the lead came in.")
     capture_address = fields.Char(

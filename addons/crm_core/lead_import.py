@@ -896,7 +896,10 @@ class Opportunity(metaclass=PoolMeta):
         help="The fingerprint of the imported row; the same row is not "
         "imported twice.")
     lead_import = fields.Many2One(
-        'crm.lead.import', "Lead Import", readonly=True, ondelete='SET NULL')
+        'crm.lead.import', "Lead Import", readonly=True, ondelete='SET NULL',
+        states={
+            'invisible': ~Eval('lead_import'),
+            })
 
     @classmethod
     def __setup__(cls):
@@ -1038,6 +1041,7 @@ class Opportunity(metaclass=PoolMeta):
                 'stage': stage.id if stage else None,
                 'import_key': row['import_key'],
                 'lead_import': lead_import.id,
+                'capture_channel': 'import',
                 'state': 'lead',
                 }
             if numbers:

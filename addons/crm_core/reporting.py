@@ -5,12 +5,14 @@
 their XLSX export"""
 import datetime as dt
 import io
+import re
 
 from sql import Literal
 from sql.aggregate import Count, Min, Sum
 from sql.conditionals import Case, Coalesce
 from sql.functions import DateTrunc
 
+from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
@@ -280,6 +282,37 @@ class WinLossCompetitor(WinLoss):
         return columns
 
 
+class WinLossSource(WinLoss):
+    """The closed opportunities by the channel they came in through."""
+    __name__ = 'crm.win_loss.source'
+    __string__ = "CRM Win/Loss by Source"
+
+    source = fields.Selection('get_sources', "Source")
+
+    _xlsx_fields = ['source'] + WinLoss._xlsx_fields
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order.insert(0, ('source', 'ASC'))
+
+    @classmethod
+    def get_sources(cls):
+        "The capture channels; the leads entered by hand have none"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        selection = Opportunity.fields_get(
+            ['capture_channel'])['capture_channel']['selection']
+        return [(None, gettext('crm_core.msg_win_loss_source_manual'))] + [
+            (value, label) for value, label in selection if value]
+
+    @classmethod
+    def _group_columns(cls, tables):
+        columns = super()._group_columns(tables)
+        columns['source'] = tables['opportunity'].capture_channel
+        return columns
+
+
 class ActivityStatistics(EmployeeTeamsMixin, ModelSQL, ModelView):
     """The activities planned in the period by salesperson and type: how many
     are done, late, cancelled and done on time."""
@@ -390,7 +423,9 @@ class ReportingXLSX(Report):
         fields_ = Model.fields_get(Model._xlsx_fields)
         output = io.BytesIO()
         workbook = xlsxwriter.Workbook(output, {'in_memory': True})
-        sheet = workbook.add_worksheet(Model.__string__[:31])
+        # Excel refuses some characters in sheet names (Win/Loss)
+        sheet = workbook.add_worksheet(
+            re.sub(r'[\[\]:*?/\\]', '-', Model.__string__)[:31])
         bold = workbook.add_format({'bold': True})
         date_format = workbook.add_format({'num_format': 'yyyy-mm'})
         money_format = workbook.add_format({'num_format': '#,##0.00'})
@@ -402,6 +437,8 @@ class ReportingXLSX(Report):
             for column, name in enumerate(Model._xlsx_fields):
                 value = getattr(record, name)
                 type_ = fields_[name]['type']
+                if type_ == 'selection':
+                    value = dict(fields_[name]['selection']).get(value, value)
                 if value is None:
                     continue
                 if type_ == 'many2one':

@@ -1448,7 +1448,8 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
         reference = Opportunity(reference.id)
         compare(Opportunity, imported, reference, {
                 'number', 'party', 'contact', 'address', 'import_key',
-                'lead_import'})
+                'lead_import', 'capture_channel'})
+        self.assertEqual(imported.capture_channel, 'import')
         self.assertTrue(imported.number)
         self.assertNotEqual(imported.number, reference.number)
         self.assertEqual(imported.stage, stage('new'))
