@@ -7,7 +7,7 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
-from sql import Literal, Null
+from sql import Null
 from sql.aggregate import Count, Max, Min, Sum
 from sql.conditionals import Case, Coalesce
 
@@ -137,7 +137,7 @@ class Party(metaclass=PoolMeta):
                 .join(account_type, condition=account.type == account_type.id)
                 .select(
                     line.party.as_('party'),
-                    Count(Literal('*')).as_('lines'),
+                    Count(line.id).as_('lines'),
                     Sum(line.debit - line.credit, filter_=open_).as_('open'),
                     Sum(line.debit - line.credit, filter_=overdue).as_(
                         'overdue'),

@@ -5,7 +5,6 @@
 forecast availability of the products of the opportunities (stock)"""
 from collections import defaultdict
 
-from sql import Literal
 from sql.aggregate import Count
 from sql.conditionals import Coalesce
 
@@ -64,7 +63,7 @@ class Party(metaclass=PoolMeta):
         result = {p.id: 0 for p in parties}
         for sub_ids in grouped_slice(list(result)):
             cursor.execute(*shipment.select(
-                    shipment.customer, Count(Literal('*')),
+                    shipment.customer, Count(shipment.id),
                     where=reduce_ids(shipment.customer, sub_ids)
                     & (shipment.company
                         == Transaction().context.get('company', -1))

@@ -40,6 +40,7 @@ class Timeline(ModelSQL, ModelView):
     Every interaction with a party in date order: one query over the event
     sources of each module of the suite (see _timeline_sources)."""
     __name__ = 'crm.timeline'
+    _rec_name = 'summary'
 
     company = fields.Many2One('company.company', "Company", readonly=True)
     party = fields.Many2One('party.party', "Party", readonly=True)
