@@ -83,6 +83,7 @@ class Party(metaclass=PoolMeta):
     def get_crm_records(cls, parties, names):
         "One search per list for all the parties"
         pool = Pool()
+        cursor = Transaction().connection.cursor()
         domains = cls._crm_records_domains()
         result = {}
         for name in names:
@@ -90,11 +91,17 @@ class Party(metaclass=PoolMeta):
             Model = pool.get(model)
             values = result[name] = {p.id: [] for p in parties}
             for sub_parties in grouped_slice(parties):
-                records = Model.search([
-                        (party_field, 'in', [p.id for p in sub_parties]),
-                        ] + domain, order=order)
-                for record in records:
-                    values[getattr(record, party_field).id].append(record.id)
+                sub_ids = [p.id for p in sub_parties]
+                # the ids only: a search of records would read every column
+                cursor.execute(*Model.search(
+                        [(party_field, 'in', sub_ids)] + domain,
+                        order=order, query=True))
+                ids = [i for i, in cursor]
+                if len(sub_ids) == 1:
+                    values[sub_ids[0]] = ids
+                    continue
+                for row in Model.read(ids, [party_field]):
+                    values[row[party_field]].append(row['id'])
         return result
 
     @classmethod
