@@ -41,16 +41,16 @@ class HealthComponent:
 class Party(metaclass=PoolMeta):
     __name__ = 'party.party'
 
-    crm_opportunities = fields.Function(fields.One2Many(
-            'sale.opportunity', None, "Open Opportunities",
+    crm_opportunities = fields.Function(fields.Many2Many(
+            'sale.opportunity', None, None, "Open Opportunities",
             help="The leads and opportunities still in progress."),
         'get_crm_records')
-    crm_sales = fields.Function(fields.One2Many(
-            'sale.sale', None, "Quotations and Sales",
+    crm_sales = fields.Function(fields.Many2Many(
+            'sale.sale', None, None, "Quotations and Sales",
             help="The quotations and sales, the latest first."),
         'get_crm_records')
-    crm_timeline = fields.Function(fields.One2Many(
-            'crm.timeline', None, "Timeline",
+    crm_timeline = fields.Function(fields.Many2Many(
+            'crm.timeline', None, None, "Timeline",
             help="Every interaction with the party, the latest first."),
         'get_crm_records')
     health_score = fields.Function(fields.Integer(

@@ -23,8 +23,8 @@ PENDING_STATES = ['draft', 'waiting', 'assigned', 'picked', 'packed']
 class Party(metaclass=PoolMeta):
     __name__ = 'party.party'
 
-    crm_shipments = fields.Function(fields.One2Many(
-            'stock.shipment.out', None, "Deliveries",
+    crm_shipments = fields.Function(fields.Many2Many(
+            'stock.shipment.out', None, None, "Deliveries",
             help="The customer shipments, the latest first."),
         'get_crm_records')
     crm_late_deliveries = fields.Function(fields.Integer(

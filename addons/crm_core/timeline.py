@@ -8,6 +8,7 @@ from sql.operators import Concat
 
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool
+from trytond.pyson import Eval
 
 #: The most event sources the timeline unites (ids are record id × SOURCES
 #: + the index of the source)
@@ -43,7 +44,12 @@ class Timeline(ModelSQL, ModelView):
     _rec_name = 'summary'
 
     company = fields.Many2One('company.company', "Company", readonly=True)
-    party = fields.Many2One('party.party', "Party", readonly=True)
+    party = fields.Many2One(
+        'party.party', "Party", readonly=True,
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'})
     date = fields.Date("Date", readonly=True)
     kind = fields.Selection([
             ('activity', "Activity"),
@@ -100,7 +106,8 @@ class Timeline(ModelSQL, ModelView):
                 activity.id, activity.company, activity.party,
                 DateOf(Coalesce(activity.date_done, activity.planned_date)),
                 typed('activity', 'VARCHAR'), activity.summary,
-                activity.employee, typed(None, 'NUMERIC'), reference('crm.activity', activity),
+                activity.employee, typed(None, 'NUMERIC'),
+                reference('crm.activity', activity),
                 where=(activity.party != Null)
                 & (activity.state != 'cancelled')),
             opportunity.select(
