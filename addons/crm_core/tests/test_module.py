@@ -1588,6 +1588,114 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
             with self.assertRaisesRegex(UserError, 'mapped to the lead'):
                 LeadImport.check([lead_import])
 
+    @with_transaction()
+    def test_timeline_events_unique(self):
+        "The timeline unites the events of every source with unique ids"
+        pool = Pool()
+        Timeline = pool.get('crm.timeline')
+        Sale = pool.get('sale.sale')
+
+        company = create_company()
+        with set_company(company):
+            opportunity = create_opportunity(company, description="Deal")
+            party = opportunity.party
+            activity = create_activity(company, party=party)
+            sale = Sale(party=party, description="Order")
+            sale.save()
+            other = create_opportunity(company)
+
+            events = Timeline.search([('party', '=', party.id)])
+            self.assertEqual(
+                sorted((e.kind, e.resource) for e in events),
+                sorted([
+                        ('activity', activity),
+                        ('opportunity', opportunity),
+                        ('quotation', sale),
+                        ]))
+            self.assertEqual(len({e.id for e in events}), len(events))
+            self.assertNotIn(
+                other, [e.resource for e in Timeline.search([])
+                    if e.party == party])
+            self.assertEqual(
+                [e.id for e in party.crm_timeline], [e.id for e in events])
+
+    @with_transaction()
+    def test_health_no_data_neutral(self):
+        "A party without history has a neutral health score that says so"
+        pool = Pool()
+        Party = pool.get('party.party')
+
+        company = create_company()
+        with set_company(company):
+            party = Party(name="Newcomer")
+            party.save()
+            components = Party._crm_health_components([party])[party.id]
+            self.assertEqual(
+                [c.name for c in components],
+                ['recency', 'frequency', 'monetary', 'payment'])
+            self.assertEqual({c.score for c in components}, {50})
+            self.assertEqual(party.health_score, 50)
+            self.assertIn("neutral", party.health_components)
+
+    @with_transaction()
+    def test_health_recency_bounds(self):
+        "Recency is 100 within a month of the last purchase, 0 after a year"
+        pool = Pool()
+        Party = pool.get('party.party')
+
+        today = dt.date(2026, 6, 30)
+        scores = [
+            Party._crm_health_recency(today - dt.timedelta(days=d), today)
+            .score for d in [0, 30, 197, 365, 900]]
+        self.assertEqual(scores, [100, 100, 50, 0, 0])
+        self.assertEqual(
+            Party._crm_health_frequency(24).score, 100)
+        self.assertEqual(
+            Party._crm_health_monetary(Decimal(300), Decimal(100)).score,
+            100)
+
+    @with_transaction()
+    def test_new_quotation_from_sale(self):
+        "A new quotation copies the sale as a draft without origin or date"
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+
+        company = create_company()
+        with set_company(company):
+            opportunity = create_opportunity(company)
+            sale = Sale(party=opportunity.party, origin=opportunity,
+                sale_date=dt.date(2026, 1, 5), description="Chairs")
+            sale.save()
+            quotation, = Sale.crm_copy_quotation([sale])
+            self.assertEqual(
+                (quotation.state, quotation.sale_date, quotation.origin,
+                    quotation.party, quotation.description),
+                ('draft', None, None, sale.party, "Chairs"))
+            self.assertNotEqual(quotation, sale)
+
+    @with_transaction()
+    def test_forecast_quantity_service(self):
+        "A line of a service has no forecast quantity"
+        pool = Pool()
+        Line = pool.get('sale.opportunity.line')
+        Template = pool.get('product.template')
+        Product = pool.get('product.product')
+        Uom = pool.get('product.uom')
+
+        company = create_company()
+        with set_company(company):
+            opportunity = create_opportunity(company)
+            unit, = Uom.search([('name', '=', "Unit")])
+            template = Template(name="Advice", default_uom=unit,
+                type='service', salable=True, sale_uom=unit)
+            template.save()
+            product = Product(template=template)
+            product.save()
+            line = Line(opportunity=opportunity, product=product,
+                quantity=2, unit=unit)
+            line.save()
+            self.assertIsNone(line.forecast_quantity)
+
 class CrmCoreLeadRouteTestCase(RouteTestCase):
     "Test CRM Core lead capture route"
     module = 'crm_core'
