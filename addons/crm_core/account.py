@@ -11,6 +11,7 @@ from sql import Null
 from sql.aggregate import Count, Max, Min, Sum
 from sql.conditionals import Case, Coalesce
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import fields
 from trytond.modules.currency.fields import Monetary
@@ -72,7 +73,8 @@ class Party(metaclass=PoolMeta):
         cursor = Transaction().connection.cursor()
         dates = super()._crm_last_purchase_dates(parties)
         invoice = cls._crm_invoice_query(None)
-        for sub_ids in grouped_slice([p.id for p in parties]):
+        for sub_ids in grouped_slice(
+                [p.id for p in parties], backend.MAX_QUERY_PARAMS):
             query = invoice.select(
                 invoice.party.as_('party'), Max(invoice.date).as_('date'),
                 where=reduce_ids(invoice.party, sub_ids),
@@ -91,7 +93,8 @@ class Party(metaclass=PoolMeta):
         since = Date.today() - dt.timedelta(days=365)
         invoice = cls._crm_invoice_query(None)
         result = {n: defaultdict(Decimal) for n in names}
-        for sub_ids in grouped_slice([p.id for p in parties]):
+        for sub_ids in grouped_slice(
+                [p.id for p in parties], backend.MAX_QUERY_PARAMS):
             query = invoice.select(
                 invoice.party.as_('party'),
                 Sum(invoice.amount).as_('total'),
@@ -130,7 +133,8 @@ class Party(metaclass=PoolMeta):
         open_ = line.reconciliation == Null
         overdue = open_ & (maturity < today)
         result = {}
-        for sub_ids in grouped_slice([p.id for p in parties]):
+        for sub_ids in grouped_slice(
+                [p.id for p in parties], backend.MAX_QUERY_PARAMS):
             query = (line
                 .join(move, condition=line.move == move.id)
                 .join(account, condition=line.account == account.id)

@@ -7,6 +7,7 @@ from collections import defaultdict
 
 import icalendar
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.ir.ui.menu import CLIENT_ICONS
 from trytond.model import (
@@ -238,7 +239,7 @@ class Activity(EmployeeTeamsMixin, Workflow, ModelSQL, ModelView):
         cursor = Transaction().connection.cursor()
         table = cls.__table__()
         result = dict.fromkeys(map(int, activities), False)
-        for sub_ids in grouped_slice(activities):
+        for sub_ids in grouped_slice(activities, backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.select(table.id,
                     where=reduce_ids(table.id, map(int, sub_ids))
                     & cls._overdue_clause(table)))
@@ -551,7 +552,7 @@ class ActivityMixin:
         pool = Pool()
         Activity = pool.get('crm.activity')
         result = {n: dict.fromkeys(map(int, records)) for n in names}
-        for sub_records in grouped_slice(records):
+        for sub_records in grouped_slice(records, backend.MAX_QUERY_PARAMS):
             with without_check_access():
                 activities = Activity.search(
                     cls._activity_domain(list(sub_records))
@@ -573,7 +574,7 @@ class ActivityMixin:
         pool = Pool()
         Activity = pool.get('crm.activity')
         result = dict.fromkeys(map(int, records), False)
-        for sub_records in grouped_slice(records):
+        for sub_records in grouped_slice(records, backend.MAX_QUERY_PARAMS):
             with without_check_access():
                 activities = Activity.search(
                     cls._activity_domain(list(sub_records))

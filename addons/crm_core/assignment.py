@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from sql.aggregate import Count
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, fields, sequence_ordered)
@@ -240,7 +241,8 @@ class Opportunity(metaclass=PoolMeta):
         cursor = Transaction().connection.cursor()
         table = cls.__table__()
         result = {}
-        for sub_ids in grouped_slice(list(map(int, employees))):
+        for sub_ids in grouped_slice(
+                list(map(int, employees)), backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.select(table.employee, Count(table.id),
                     where=reduce_ids(table.employee, sub_ids)
                     & table.state.in_(OPEN_STATES),
@@ -285,7 +287,8 @@ class Opportunity(metaclass=PoolMeta):
                 matches = {}
                 for rule in rules:
                     matches[rule] = set()
-                    for sub_leads in grouped_slice(leads):
+                    for sub_leads in grouped_slice(
+                            leads, backend.MAX_QUERY_PARAMS):
                         matches[rule].update(map(int, cls.search([
                                         ('id', 'in', list(map(int, sub_leads))),
                                         rule.get_domain(),

@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from sql.functions import Lower, Trim
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
@@ -199,7 +200,7 @@ class Duplicate(ModelSQL, ModelView):
 
         to_delete = [id_ for pair, (id_, state) in existing.items()
             if state == 'open' and pair not in candidates]
-        for sub_ids in grouped_slice(to_delete):
+        for sub_ids in grouped_slice(to_delete, backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.delete(
                     where=reduce_ids(table.id, sub_ids)))
 
@@ -217,7 +218,7 @@ class Duplicate(ModelSQL, ModelView):
         user = transaction.user
         now = dt.datetime.now()
         for (score, reasons), ids in to_update.items():
-            for sub_ids in grouped_slice(ids):
+            for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
                 cursor.execute(*table.update(
                         [table.score, table.reasons,
                             table.write_uid, table.write_date],
@@ -491,7 +492,7 @@ class ContactMechanism(metaclass=PoolMeta):
         for mechanism in mechanisms:
             keys[mechanism.get_crm_key()].append(mechanism.id)
         for key, ids in keys.items():
-            for sub_ids in grouped_slice(ids):
+            for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
                 cursor.execute(*table.update(
                         [table.crm_key], [key],
                         where=reduce_ids(table.id, sub_ids)))

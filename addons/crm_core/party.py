@@ -11,6 +11,7 @@ from sql import Null
 from sql.aggregate import Count, Max, Sum
 from sql.conditionals import Coalesce
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
@@ -90,7 +91,8 @@ class Party(metaclass=PoolMeta):
             model, party_field, domain, order = domains[name]
             Model = pool.get(model)
             values = result[name] = {p.id: [] for p in parties}
-            for sub_parties in grouped_slice(parties):
+            for sub_parties in grouped_slice(
+                    parties, backend.MAX_QUERY_PARAMS):
                 sub_ids = [p.id for p in sub_parties]
                 # the ids only: a search of records would read every column
                 cursor.execute(*Model.search(
@@ -221,7 +223,8 @@ class Party(metaclass=PoolMeta):
         cursor = Transaction().connection.cursor()
         purchase = cls._crm_purchase_query(today - dt.timedelta(days=365))
         result = {}
-        for sub_ids in grouped_slice([p.id for p in parties]):
+        for sub_ids in grouped_slice(
+                [p.id for p in parties], backend.MAX_QUERY_PARAMS):
             query = purchase.select(
                 purchase.party.as_('party'),
                 Count(purchase.party).as_('count'),
@@ -241,7 +244,8 @@ class Party(metaclass=PoolMeta):
         cursor = Transaction().connection.cursor()
         purchase = cls._crm_sale_query(None)
         result = {}
-        for sub_ids in grouped_slice([p.id for p in parties]):
+        for sub_ids in grouped_slice(
+                [p.id for p in parties], backend.MAX_QUERY_PARAMS):
             query = purchase.select(
                 purchase.party.as_('party'), Max(purchase.date).as_('date'),
                 where=reduce_ids(purchase.party, sub_ids)

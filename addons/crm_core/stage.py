@@ -5,6 +5,7 @@ import datetime as dt
 
 from sql.aggregate import Max
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, fields, sequence_ordered)
@@ -127,7 +128,7 @@ class StageHistory(ModelSQL, ModelView):
         ids = list({o.id for o, _, _ in changes})
         # The moment each opportunity entered its current stage, in one query
         entered = {}
-        for sub_ids in grouped_slice(ids):
+        for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
             query = opportunity.join(
                 table, 'LEFT', condition=table.opportunity == opportunity.id
                 ).select(

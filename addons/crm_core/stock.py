@@ -8,6 +8,7 @@ from collections import defaultdict
 from sql.aggregate import Count
 from sql.conditionals import Coalesce
 
+from trytond import backend
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, If
@@ -61,7 +62,7 @@ class Party(metaclass=PoolMeta):
         shipment = Shipment.__table__()
         cursor = Transaction().connection.cursor()
         result = {p.id: 0 for p in parties}
-        for sub_ids in grouped_slice(list(result)):
+        for sub_ids in grouped_slice(list(result), backend.MAX_QUERY_PARAMS):
             cursor.execute(*shipment.select(
                     shipment.customer, Count(shipment.id),
                     where=reduce_ids(shipment.customer, sub_ids)

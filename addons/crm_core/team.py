@@ -3,6 +3,7 @@
 # license terms.
 from collections import defaultdict
 
+from trytond import backend
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, Unique, fields)
 from trytond.pool import Pool
@@ -101,7 +102,7 @@ class EmployeeTeamsMixin:
         teams = defaultdict(list)
         employees = list({r.employee.id for r in records if r.employee})
         with without_check_access():
-            for sub_ids in grouped_slice(employees):
+            for sub_ids in grouped_slice(employees, backend.MAX_QUERY_PARAMS):
                 for member in Member.search([
                             ('employee', 'in', list(sub_ids)),
                             ], order=[('team', 'ASC')]):
