@@ -653,6 +653,29 @@ def setup_assignment(company, employees, today):
             reason="Trade fair in Dublin").save()
 
 
+def setup_scoring(company):
+    "Rules that rank the leads, then score them"
+    from trytond.pyson import PYSONEncoder
+    Rule = Model.get('crm.scoring.rule')
+    ScoringModel = Model.get('crm.scoring.model')
+    step('lead scoring…')
+    for name, points, domain in [
+            ("Deal of 5,000 or more", 20, [('amount', '>=', 5000)]),
+            ("Came through the web form", 10,
+                [('capture_channel', '=', 'web_form')]),
+            ("Known contact", 5, [('contact', '!=', None)]),
+            ("No customer yet", -10, [('party', '=', None)]),
+            ]:
+        if not Rule.find([('name', '=', name)]):
+            Rule(name=name, points=points,
+                domain=PYSONEncoder().encode(domain)).save()
+    models = ScoringModel.find([('company', '=', company.id)])
+    model = models[0] if models else ScoringModel(company=company)
+    model.save()
+    # Too little history to learn from: the stage probability is used
+    model.click('retrain')
+
+
 def close_config_wizard():
     "Mark the first-login configuration wizard as done"
     Item = Model.get('ir.module.config_wizard.item')
@@ -716,6 +739,7 @@ def load(config):
         config, customers, employees, products, term, today)
     setup_activities(today)
     setup_assignment(company, employees, today)
+    setup_scoring(company)
     close_config_wizard()
     return True
 

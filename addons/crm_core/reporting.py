@@ -433,12 +433,19 @@ class ReportingXLSX(Report):
         for column, name in enumerate(Model._xlsx_fields):
             sheet.write(0, column, fields_[name]['string'], bold)
             sheet.set_column(column, column, 18)
+        selections = {}
+        for name, definition in fields_.items():
+            if definition['type'] == 'selection':
+                selection = definition['selection']
+                if isinstance(selection, str):
+                    selection = getattr(Model, selection)()
+                selections[name] = selection
         for row, record in enumerate(records, 1):
             for column, name in enumerate(Model._xlsx_fields):
                 value = getattr(record, name)
                 type_ = fields_[name]['type']
                 if type_ == 'selection':
-                    value = dict(fields_[name]['selection']).get(value, value)
+                    value = dict(selections[name]).get(value, value)
                 if value is None:
                     continue
                 if type_ == 'many2one':

@@ -195,7 +195,7 @@ class ScoringModel(ModelSQL, ModelView):
     holdout_count = fields.Integer(
         "Held Out", readonly=True,
         help="The closed opportunities kept apart to measure the model "
-        "(one in %s, by number)." % HOLDOUT)
+        "(one in %s, in the order of creation)." % HOLDOUT)
     prior = fields.Float(
         "Prior Log-Odds", readonly=True,
         help="The log-odds of winning before any factor.")
@@ -272,8 +272,8 @@ class ScoringModel(ModelSQL, ModelView):
     def train(self):
         """Learn the frequencies from the closed opportunities
 
-        One in HOLDOUT (by number) is kept apart to measure the AUC and the
-        Brier score of the model learned from the others."""
+        One in HOLDOUT (by order of creation) is kept apart to measure the AUC
+        and the Brier score of the model learned from the others."""
         pool = Pool()
         Opportunity = pool.get('sale.opportunity')
         Feature = pool.get('crm.scoring.model.feature')
@@ -285,15 +285,27 @@ class ScoringModel(ModelSQL, ModelView):
         def closed(table):
             return (table.company == company) & table.state.in_(CLOSED_STATES)
 
+        def held_out(table):
+            # One in HOLDOUT by rank, not by id: ids have gaps that differ
+            # between backends (a rolled back insert keeps its id on
+            # PostgreSQL)
+            history = Opportunity.__table__()
+            ranked = history.select(history.id,
+                RowNumber(window=Window([], order_by=[history.id.asc])
+                    ).as_('rank'),
+                where=closed(history))
+            return table.id.in_(ranked.select(ranked.id,
+                    where=(ranked.rank % HOLDOUT) == 0))
+
         def train_part(table):
-            return closed(table) & ((table.id % HOLDOUT) != 0)
+            return closed(table) & ~held_out(table)
 
         table = Opportunity.__table__()
         # GROUP BY on a subquery: an expression with parameters is not the
         # same expression twice for PostgreSQL
         rows = table.select(
             table.state.as_('state'),
-            ((table.id % HOLDOUT) == 0).as_('holdout'),
+            held_out(table).as_('holdout'),
             where=closed(table))
         cursor.execute(*rows.select(
                 rows.state, rows.holdout, Count(rows.state),
@@ -363,14 +375,14 @@ class ScoringModel(ModelSQL, ModelView):
         # Measure on the held-out part
         table = Opportunity.__table__()
         contributions = self._contributions(
-            lambda t: closed(t) & ((t.id % HOLDOUT) == 0), bulk=True)
+            lambda t: closed(t) & held_out(t), bulk=True)
         totals = contributions.select(
             contributions.id, Sum(contributions.weight).as_('total'),
             group_by=[contributions.id])
         cursor.execute(*table.join(totals, 'LEFT',
                 condition=totals.id == table.id
                 ).select(table.state, Coalesce(totals.total, 0),
-                where=closed(table) & ((table.id % HOLDOUT) == 0)))
+                where=closed(table) & held_out(table)))
         pairs = [(logistic(self.prior + total), state == 'won')
             for state, total in cursor]
         auc, brier = auc_score(pairs), brier_score(pairs)
