@@ -12,17 +12,20 @@ from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, fields, sequence_ordered)
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval, If, PYSONDecoder
+from trytond.pyson import Eval, If
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from .exceptions import AssignmentRuleDomainError
+from .opportunity import LeadDomainMixin
 
 OPEN_STATES = ('lead', 'opportunity')
 
 
-class Rule(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
+class Rule(
+        LeadDomainMixin, DeactivableMixin, sequence_ordered(), ModelSQL,
+        ModelView):
     """Routes the new leads that match its domain to its team; the sequence
     gives the priority and the weight shares the leads among the matching
     rules of the same sequence."""
@@ -57,10 +60,6 @@ class Rule(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
         return Transaction().context.get('company')
 
     @classmethod
-    def default_domain(cls):
-        return '[]'
-
-    @classmethod
     def default_weight(cls):
         return 1
 
@@ -75,31 +74,10 @@ class Rule(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
         return super().copy(rules, default=default)
 
     @classmethod
-    def validate_fields(cls, rules, field_names):
-        super().validate_fields(rules, field_names)
-        cls.check_domain(rules, field_names)
-
-    @classmethod
-    def check_domain(cls, rules, field_names=None):
-        pool = Pool()
-        Opportunity = pool.get('sale.opportunity')
-        if field_names and 'domain' not in field_names:
-            return
-        for rule in rules:
-            try:
-                value = rule.get_domain()
-                fields.domain_validate(value)
-                with without_check_access():
-                    Opportunity.search(value, limit=0)
-            except Exception as exception:
-                raise AssignmentRuleDomainError(
-                    gettext('crm_core.msg_assignment_rule_invalid_domain',
-                        rule=rule.rec_name,
-                        exception=exception)) from exception
-
-    def get_domain(self):
-        "Return the decoded domain"
-        return PYSONDecoder({}).decode(self.domain)
+    def _domain_error(cls, rule, exception):
+        return AssignmentRuleDomainError(
+            gettext('crm_core.msg_assignment_rule_invalid_domain',
+                rule=rule.rec_name, exception=exception))
 
     @classmethod
     def choose(cls, rules, counters):

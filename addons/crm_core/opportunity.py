@@ -382,3 +382,43 @@ class MarkLostStart(ModelView):
 
     reason = fields.Many2One('crm.lost_reason', "Reason", required=True)
     comment = fields.Text("Comment")
+
+
+class LeadDomainMixin:
+    """A rule that applies to the leads matching its PYSON ``domain``
+
+    The domain is checked on save; the model names the error."""
+    __slots__ = ()
+
+    @classmethod
+    def default_domain(cls):
+        return '[]'
+
+    @classmethod
+    def validate_fields(cls, rules, field_names):
+        super().validate_fields(rules, field_names)
+        cls.check_domain(rules, field_names)
+
+    @classmethod
+    def check_domain(cls, rules, field_names=None):
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        if field_names and 'domain' not in field_names:
+            return
+        for rule in rules:
+            try:
+                with without_check_access():
+                    Opportunity.search(rule.get_domain(), limit=0)
+            except Exception as exception:
+                raise cls._domain_error(rule, exception) from exception
+
+    @classmethod
+    def _domain_error(cls, rule, exception):
+        "Return the error to raise for the invalid domain of rule"
+        raise NotImplementedError
+
+    def get_domain(self):
+        "Return the domain as a list, checked"
+        value = PYSONDecoder({}).decode(self.domain)
+        fields.domain_validate(value)
+        return value

@@ -17,11 +17,11 @@ from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields,
     sequence_ordered)
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import PYSONDecoder
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 
 from .exceptions import ScoringRuleError
+from .opportunity import LeadDomainMixin
 
 # The states of the leads that are scored and of the closed history
 OPEN_STATES = ['lead', 'opportunity', 'converted']
@@ -120,7 +120,9 @@ def brier_score(pairs):
     return sum((p - (1 if won else 0)) ** 2 for p, won in pairs) / len(pairs)
 
 
-class ScoringRule(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
+class ScoringRule(
+        LeadDomainMixin, DeactivableMixin, sequence_ordered(), ModelSQL,
+        ModelView):
     """Points given to the open leads that match the domain."""
     __name__ = 'crm.scoring.rule'
     __string__ = "CRM Scoring Rule"
@@ -140,38 +142,14 @@ class ScoringRule(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
         return Transaction().context.get('company')
 
     @classmethod
-    def default_domain(cls):
-        return '[]'
-
-    @classmethod
     def default_points(cls):
         return 0
 
     @classmethod
-    def validate_fields(cls, rules, field_names):
-        super().validate_fields(rules, field_names)
-        cls.check_domain(rules, field_names)
-
-    @classmethod
-    def check_domain(cls, rules, field_names=None):
-        pool = Pool()
-        Opportunity = pool.get('sale.opportunity')
-        if field_names and 'domain' not in field_names:
-            return
-        for rule in rules:
-            try:
-                Opportunity.search(rule.decoded_domain(), limit=0)
-            except Exception as exception:
-                raise ScoringRuleError(gettext(
-                        'crm_core.msg_scoring_rule_invalid_domain',
-                        rule=rule.rec_name,
-                        exception=exception)) from exception
-
-    def decoded_domain(self):
-        "Return the domain as a list, checked"
-        value = PYSONDecoder({}).decode(self.domain)
-        fields.domain_validate(value)
-        return value
+    def _domain_error(cls, rule, exception):
+        return ScoringRuleError(gettext(
+                'crm_core.msg_scoring_rule_invalid_domain',
+                rule=rule.rec_name, exception=exception))
 
 
 class ScoringModel(ModelSQL, ModelView):
@@ -785,7 +763,7 @@ class Opportunity(metaclass=PoolMeta):
         domain = [
             ('company', '=', company),
             ('state', 'in', OPEN_STATES),
-            rule.decoded_domain(),
+            rule.get_domain(),
             ]
         result = []
         with without_check_access(), Transaction().set_context(
