@@ -229,6 +229,14 @@ class Opportunity(metaclass=PoolMeta):
         return result
 
     @classmethod
+    def _assignment_rules_exist(cls):
+        "Whether a rule of an active team may route the leads"
+        pool = Pool()
+        Rule = pool.get('crm.assignment.rule')
+        with without_check_access():
+            return bool(Rule.search([('team.active', '=', True)], limit=1))
+
+    @classmethod
     def assign(cls, opportunities, force=False, auto=False):
         """Assign the open leads to a team and a salesperson by the rules
 
@@ -240,6 +248,8 @@ class Opportunity(metaclass=PoolMeta):
         Stage = pool.get('crm.stage')
         Date = pool.get('ir.date')
 
+        if auto and not cls._assignment_rules_exist():
+            return
         leads = [o for o in opportunities
             if o.state in OPEN_STATES and (force or not o.employee)]
         by_company = defaultdict(list)
