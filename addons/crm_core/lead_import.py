@@ -43,8 +43,8 @@ BATCH_SIZE = 10000
 # Records of one browse, a prefetch unit
 BROWSE_SIZE = 1000
 # A table whose statistics count less than GROWTH times the new rows is
-# analyzed
-GROWTH = 4
+# analyzed (the planner scales the counts with the size of the table)
+GROWTH = 2
 
 TARGETS = [
     (None, ""),
@@ -612,6 +612,7 @@ class LeadImportChecker:
         Lang = pool.get('ir.lang')
         self.lead_import = lead_import
         self.company = lead_import.company
+        self.currency = self.company.currency
         self.mapping = lead_import._mapping()
         self.headers = lead_import._headers()
         self.date_format = Lang.get().date
@@ -744,7 +745,7 @@ class LeadImportChecker:
             if amount is None or amount < 0:
                 error('amount', 'amount')
             else:
-                values['amount'] = self.company.currency.round(amount)
+                values['amount'] = self.currency.round(amount)
 
         values['expected_closing'] = None
         if text.get('expected_closing'):
