@@ -465,11 +465,21 @@ class ScoringModel(ModelSQL, ModelView):
         Feature = pool.get('crm.scoring.model.feature')
         cursor = Transaction().connection.cursor()
         feature_table = Feature.__table__()
+        more = gettext('crm_core.msg_scoring_factor_more')
+        less = gettext('crm_core.msg_scoring_factor_less')
+        none = gettext('crm_core.msg_scoring_factor_none')
+        threshold = math.log(FACTOR_RATIO)
         cursor.execute(*feature_table.select(
                 feature_table.id, feature_table.weight,
                 feature_table.description,
                 where=feature_table.model == self.id))
-        weights = {i: (w, d) for i, w, d in cursor}
+        # The words of each learned value, once: None when it changes the
+        # odds too little to be shown
+        words = {i: (more if w > 0 else less) % {
+                'factor': d,
+                'ratio': '%.1f' % math.exp(abs(w)),
+                } if abs(w) >= threshold else None
+            for i, w, d in cursor}
         bulk = where is not None
         if bulk:
             wheres = [where]
@@ -479,7 +489,6 @@ class ScoringModel(ModelSQL, ModelView):
                 sub_ids = list(sub_ids)
                 wheres.append(
                     lambda t, sub_ids=sub_ids: reduce_ids(t.id, sub_ids))
-        threshold = math.log(FACTOR_RATIO)
         totals, factors = {}, defaultdict(list)
         for where in wheres:
             # One pass: the sum of the weights of each opportunity with its
@@ -501,21 +510,12 @@ class ScoringModel(ModelSQL, ModelView):
                 ranks = cursor.fetchall()
             for id_, feature, total in ranks:
                 totals[id_] = total
-                weight, description = weights[feature]
-                if abs(weight) >= threshold:
-                    factors[id_].append((weight, description))
-        more = gettext('crm_core.msg_scoring_factor_more')
-        less = gettext('crm_core.msg_scoring_factor_less')
-        none = gettext('crm_core.msg_scoring_factor_none')
-        result = {}
-        for id_ in ids:
-            probability = logistic(self.prior + (totals.get(id_) or 0))
-            words = [(more if weight > 0 else less) % {
-                    'factor': description,
-                    'ratio': '%.1f' % math.exp(abs(weight)),
-                    } for weight, description in factors.get(id_, [])]
-            result[id_] = (probability, '\n'.join(words) or none)
-        return result
+                if words[feature]:
+                    factors[id_].append(words[feature])
+        prior = self.prior
+        return {id_: (logistic(prior + (totals.get(id_) or 0)),
+                '\n'.join(factors.get(id_, ())) or none)
+            for id_ in ids}
 
 
 class ScoringModelFeature(ModelSQL, ModelView):
