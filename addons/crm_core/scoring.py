@@ -2,11 +2,12 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 import datetime as dt
+import json
 import math
 from collections import defaultdict
 from contextlib import contextmanager
 
-from sql import Cast, Literal, Null, Select, Table, Union, Values, Window
+from sql import Cast, Literal, Null, Table, Union, Values, Window
 from sql.aggregate import Count, Min, Sum
 from sql.functions import Abs, Function, RowNumber
 from sql.conditionals import Case, Coalesce
@@ -41,9 +42,9 @@ AMOUNT_BUCKETS = [1000, 10000, 100000]
 BATCH = 1000
 
 
-class Unnest(Function):
+class JsonToRecordset(Function):
     __slots__ = ()
-    _function = 'UNNEST'
+    _function = 'JSON_TO_RECORDSET'
 
 
 @contextmanager
@@ -759,9 +760,10 @@ class Opportunity(metaclass=PoolMeta):
             queries = [table.select(*columns, where=where)]
         for query in queries:
             cursor.execute(*query)
-            for id_, company, probability, *values in cursor.fetchall():
+            for row in cursor.fetchall():
+                id_, company, probability = row[:3]
                 leads[company][id_] = probability
-                current[id_] = values
+                current[id_] = row[3:]
         if not leads:
             return
 
@@ -804,12 +806,12 @@ class Opportunity(metaclass=PoolMeta):
                     for id_, p in probabilities.items()}
             for id_ in lead_ids:
                 probability, factors = predictions[id_]
-                values = [scores.get(id_, 0),
-                    '\n'.join(details.get(id_, [])),
-                    round(float(probability), 4), factors]
+                values = (scores.get(id_, 0),
+                    '\n'.join(details.get(id_, ())),
+                    round(float(probability), 4), factors)
                 # Idempotent: the unchanged leads are not written
                 if values != current[id_]:
-                    rows.append([id_] + values)
+                    rows.append((id_, *values))
         cls._crm_update_scoring(rows)
 
     @classmethod
@@ -837,7 +839,7 @@ class Opportunity(metaclass=PoolMeta):
 
     @classmethod
     def _crm_update_scoring(cls, rows):
-        "Write [id, score, details, probability, factors] in bulk"
+        "Write (id, score, details, probability, factors) in bulk"
         transaction = Transaction()
         cursor = transaction.connection.cursor()
         table = cls.__table__()
@@ -845,11 +847,13 @@ class Opportunity(metaclass=PoolMeta):
             'win_factors']
         columns = [getattr(table, n) for n in names[1:]]
         if backend.name == 'postgresql' and rows:
-            # One array per column: a single query with five parameters
-            # instead of thousands of placeholders to parse and bind
-            values = Select([Unnest(Cast(list(c), '%s[]'
-                            % getattr(cls, n).sql_type().base)).as_(n)
-                    for n, c in zip(names, zip(*rows))])
+            # One JSON parameter for all the rows: thousands of placeholders
+            # cost more to parse and bind than the update itself, and JSON
+            # is encoded in C where arrays of strings are escaped in Python
+            values = JsonToRecordset(
+                Cast(json.dumps([dict(zip(names, r)) for r in rows]), 'JSON'),
+                columns_definitions=[
+                    (n, getattr(cls, n).sql_type().base) for n in names])
             cursor.execute(*table.update(columns,
                     [getattr(values, n) for n in names[1:]],
                     from_=[values], where=table.id == values.id))
