@@ -850,8 +850,9 @@ class Opportunity(metaclass=PoolMeta):
             # One JSON parameter for all the rows: thousands of placeholders
             # cost more to parse and bind than the update itself, and JSON
             # is encoded in C where arrays of strings are escaped in Python
-            values = JsonToRecordset(
-                Cast(json.dumps([dict(zip(names, r)) for r in rows]), 'JSON'),
+            rows_json = json.dumps(
+                [dict(zip(names, r)) for r in rows], ensure_ascii=False)
+            values = JsonToRecordset(Cast(rows_json, 'JSON'),
                 columns_definitions=[
                     (n, getattr(cls, n).sql_type().base) for n in names])
             cursor.execute(*table.update(columns,
