@@ -116,6 +116,9 @@ def guess_target(header):
 
 def cell_text(value):
     "The cell value as stripped text"
+    if value.__class__ is str:
+        # The cells of a CSV file
+        return ' '.join(value.split())
     if value is None:
         return ''
     if isinstance(value, float) and value.is_integer():
@@ -445,7 +448,7 @@ class LeadImport(Workflow, ModelSQL, ModelView):
                 raise LeadImportError(gettext(
                         'crm_core.msg_lead_import_no_name_column',
                         file=record.rec_name))
-            checker = LeadImportChecker(record)
+            checker = LeadImportChecker(record, normalize=False)
             errors, rows, valid, keys = [], 0, 0, set()
             for rows_, (line, cells) in enumerate(record._data_rows(), 1):
                 rows = rows_
@@ -607,9 +610,12 @@ class LeadImport(Workflow, ModelSQL, ModelView):
 class LeadImportChecker:
     "Validate and normalise the rows of a lead import"
 
-    def __init__(self, lead_import):
+    def __init__(self, lead_import, normalize=True):
+        """normalize: compute the stored values (the formats of the phone),
+        not only check them"""
         pool = Pool()
         Lang = pool.get('ir.lang')
+        self.normalize = normalize
         self.lead_import = lead_import
         self.company = lead_import.company
         self.currency = self.company.currency
@@ -733,7 +739,7 @@ class LeadImportChecker:
                 number = self._parse_phone(phone, values['country_code'])
                 if number is None:
                     error('phone', 'phone')
-                else:
+                elif self.normalize:
                     values['phone'] = phonenumbers.format_number(
                         number, PhoneNumberFormat.INTERNATIONAL)
                     values['phone_compact'] = phonenumbers.format_number(
