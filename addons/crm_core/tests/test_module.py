@@ -1506,6 +1506,48 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
         self.assertEqual(len(leads[1].party.contact_mechanisms), 1)
 
     @with_transaction()
+    def test_lead_import_assigned_scored(self):
+        "Imported leads are routed by the rules and scored as created ones"
+        from trytond.modules.crm_core import lead_import as module
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Rule = pool.get('crm.assignment.rule')
+        ScoringRule = pool.get('crm.scoring.rule')
+        Team = pool.get('crm.team')
+        company = create_company()
+        with set_company(company):
+            employees = [create_employee(company, name)
+                for name in ["Ann Seller", "Bob Seller"]]
+            team = Team(name="Inside Sales",
+                members=[{'employee': e} for e in employees])
+            team.save()
+            Rule(name="All", team=team).save()
+            ScoringRule(name="Big", points=10,
+                domain='[["amount", ">=", 1000]]').save()
+            rows = ''.join(f"Lead {i},{1000 * (i % 2)},\n" for i in range(6))
+            rows += "Kept,5,Bob Seller\n"
+            # Slices smaller than the batch: the round-robin goes on
+            # across them
+            browse_size, module.BROWSE_SIZE = module.BROWSE_SIZE, 4
+            try:
+                lead_import = self._run_import(
+                    company, "Name,Amount,Salesperson\n" + rows)
+            finally:
+                module.BROWSE_SIZE = browse_size
+        leads = Opportunity.search(
+            [('lead_import', '=', lead_import.id)], order=[('id', 'ASC')])
+        self.assertEqual(len(leads), 7)
+        self.assertEqual([l.employee.party.name for l in leads],
+            ["Ann Seller", "Bob Seller"] * 3 + ["Bob Seller"])
+        self.assertEqual({l.team for l in leads[:6]}, {team})
+        self.assertIn("Inside Sales", leads[0].assignment_note)
+        self.assertIsNone(leads[6].assignment_note)
+        self.assertEqual([l.score for l in leads], [0, 10] * 3 + [0])
+        self.assertEqual(leads[1].score_details, "Big: +10")
+        self.assertEqual(
+            {l.win_probability for l in leads}, {leads[0].stage.probability})
+
+    @with_transaction()
     def test_lead_import_batch_idempotent(self):
         "A batch run twice imports its rows once"
         from trytond.modules.crm_core.lead_import import BATCH_SIZE
