@@ -1066,8 +1066,12 @@ class Opportunity(metaclass=PoolMeta):
                 }
             if numbers:
                 values['number'] = numbers[i]
-            if stage:
-                values['conversion_probability'] = stage.probability
+            values['conversion_probability'] = (stage.probability if stage
+                else cls.default_conversion_probability())
+            # The scoring then writes only the leads that a rule or the
+            # learned model moves from there
+            values.update(cls._crm_unscored_values(
+                    values['conversion_probability']))
             if row['salesperson']:
                 values['employee'] = row['salesperson']
             if row['team']:

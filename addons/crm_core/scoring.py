@@ -724,6 +724,17 @@ class Opportunity(metaclass=PoolMeta):
             ]
 
     @classmethod
+    def _crm_unscored_values(cls, probability):
+        """The scoring values that crm_compute_scoring gives a lead of the
+        stage probability that matches no rule, without a trained model"""
+        return {
+            'score': 0,
+            'score_details': '',
+            'win_probability': round(float(probability or 0), 4),
+            'win_factors': gettext('crm_core.msg_scoring_fallback'),
+            }
+
+    @classmethod
     def crm_compute_scores(cls):
         "Score every open lead (the scheduled job)"
         cls.crm_compute_scoring()
