@@ -12,10 +12,11 @@ from urllib.parse import parse_qsl
 
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.protocols.wrappers import (
     HTTPStatus, Response, set_max_request_size, with_pool, with_transaction)
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, TransactionError
 from trytond.wsgi import app
 
 from .lead_capture import FORM_FIELDS, normalize_email, valid_email
@@ -131,10 +132,15 @@ def parse_form(request):
     if length is not None and length > MAX_BODY:
         raise FormError(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE, [_('error_too_large')])
-    try:
-        data = request.stream.read(MAX_BODY + 1)
-    except RequestEntityTooLarge:
-        data = b'x' * (MAX_BODY + 1)
+    # Kept for a transaction started again (a lock to take): the stream is
+    # read once
+    data = request.environ.get('crm_core.body')
+    if data is None:
+        try:
+            data = request.stream.read(MAX_BODY + 1)
+        except RequestEntityTooLarge:
+            data = b'x' * (MAX_BODY + 1)
+        request.environ['crm_core.body'] = data
     if len(data) > MAX_BODY:
         raise FormError(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE, [_('error_too_large')])
@@ -209,7 +215,9 @@ def lead(request, pool):
         except FormError as e:
             transaction.rollback()
             return _error_page(e.status, e.problems, lang)
-        except HTTPException:
+        except (HTTPException, TransactionError,
+                backend.DatabaseOperationalError):
+            # A lock to take or a conflict: with_transaction starts again
             raise
         except Exception:
             logger.exception("lead capture failed")

@@ -1799,6 +1799,43 @@ class CrmCoreLeadRouteTestCase(RouteTestCase):
                 'source': 'google',
                 })
 
+    def test_post_assigned(self):
+        "A posted lead is routed by the assignment rules"
+        @with_transaction()
+        def set_rule():
+            pool = Pool()
+            Company = pool.get('company.company')
+            Rule = pool.get('crm.assignment.rule')
+            Team = pool.get('crm.team')
+            company, = Company.search([])
+            with set_company(company):
+                team = Team(name="Web Team", members=[
+                        {'employee': create_employee(company, "Wes Web")}])
+                team.save()
+                rule = Rule(name="Web", team=team)
+                rule.save()
+            Transaction().commit()
+            return rule.id
+
+        @with_transaction()
+        def remove_rule(rule_id):
+            Rule = Pool().get('crm.assignment.rule')
+            Rule.delete([Rule(rule_id)])
+            Transaction().commit()
+        self.addCleanup(remove_rule, set_rule())
+
+        response = self.post('name=Ann&email=ann%40example.net',
+            address='198.51.100.40')
+        self.assertEqual(response.status_code, HTTPStatus.OK)
+
+        @with_transaction()
+        def salesperson():
+            Opportunity = Pool().get('sale.opportunity')
+            lead, = Opportunity.search(
+                [('capture_address', '=', '198.51.100.40')])
+            return lead.employee.party.name, lead.team.name
+        self.assertEqual(salesperson(), ("Wes Web", "Web Team"))
+
     def test_honeypot(self):
         "A filled honeypot answers thanks but creates nothing"
         response = self.post(
