@@ -1036,7 +1036,7 @@ class Opportunity(metaclass=PoolMeta):
             'sale_opportunity_sequence', company=company.id)
         if sequence:
             numbers = list(sequence.get_many(len(rows)))
-        opportunity_values = []
+        opportunity_values, unscored = [], {}
         for i, row in enumerate(rows):
             key = row.get('email_key') or row['line']
             if key in existing:
@@ -1070,8 +1070,10 @@ class Opportunity(metaclass=PoolMeta):
                 else cls.default_conversion_probability())
             # The scoring then writes only the leads that a rule or the
             # learned model moves from there
-            values.update(cls._crm_unscored_values(
-                    values['conversion_probability']))
+            probability = values['conversion_probability']
+            if probability not in unscored:
+                unscored[probability] = cls._crm_unscored_values(probability)
+            values.update(unscored[probability])
             if row['salesperson']:
                 values['employee'] = row['salesperson']
             if row['team']:

@@ -788,7 +788,8 @@ class Opportunity(metaclass=PoolMeta):
                         ('company', 'in', list(leads)),
                         ])}
 
-        fallback = gettext('crm_core.msg_scoring_fallback')
+        # The words of the lead without trained model, as the import stores
+        fallback = cls._crm_unscored_values(None)['win_factors']
         rows = []
         for company, probabilities in leads.items():
             scores = defaultdict(int)
