@@ -11,10 +11,16 @@ Environment:
   CRM_TEST_JOBS            how many shards (a module, or tests/) run at
                            once, each in a process and database of its own;
                            default: the number of processors
+  CRM_TEST_SHARD_TIMEOUT   seconds after which a shard is killed and counts
+                           as failed, default 2400
+
+Each shard runs every tests/test_*.py of its directory; a scenario_*.rst
+that no test ran is a failure. The totals are counted from each test's
+outcome, so a class skipped or failing in setUpClass counts exactly.
 
 Test databases are cached with trytond's DB_CACHE. The cache is keyed on the
-modules' code, data and views and on requirements.txt, so a changed schema never restores a
-stale database.
+modules' code, data and views and on requirements.txt, so a changed schema
+never restores a stale database.
 """
 import hashlib
 import os
@@ -91,31 +97,92 @@ def setup_sqlite(key):
     os.environ['DB_CACHE'] = str(CACHE / key)
 
 
+def shard_directory(shard):
+    "The directory of the tests of the shard"
+    if shard == 'tests':
+        return TOP / 'tests'
+    return TOP / 'addons' / shard / 'tests'
+
+
 def load_tests(shard, pattern):
-    "The tests of one shard: a module of the suite, or tests/"
+    """The tests of one shard: every tests/test_*.py of a module of the
+    suite, or of tests/"""
     loader = unittest.TestLoader()
     if pattern:
         loader.testNamePatterns = [
             p if '*' in p else f'*{p}*' for p in pattern.split(',')]
-    if shard == 'tests':
-        return loader.discover(
-            str(TOP / 'tests'), pattern='test_*.py', top_level_dir=str(TOP))
-    return loader.loadTestsFromNames([
-            f'trytond.modules.{shard}.tests.test_module',
-            f'trytond.modules.{shard}.tests.test_scenario'])
+    package = 'tests' if shard == 'tests' else f'trytond.modules.{shard}.tests'
+    names = [f'{package}.{p.stem}'
+        for p in sorted(shard_directory(shard).glob('test_*.py'))]
+    return loader.loadTestsFromNames(names)
+
+
+class CountingResult(unittest.TextTestResult):
+    """A result that counts what happened to each test itself
+
+    testsRun does not count a class skipped or failed in setUpClass, so
+    passed is counted from the successes, not derived from testsRun."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.successes = []
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.successes.append(test)
+
+    def counts(self):
+        "Return (passed, failed, skipped)"
+        failed = (len(self.failures) + len(self.errors)
+            + len(self.unexpectedSuccesses))
+        return len(self.successes), failed, len(self.skipped)
+
+
+def scenarios_not_run(shard, result, pattern):
+    "Return the scenario files of the shard that no test ran"
+    if pattern:
+        return []
+    ran = set()
+    for test, *_ in (
+            [(t,) for t in result.successes]
+            + result.failures + result.errors + result.skipped):
+        name = getattr(test, '_dt_test', None)
+        if name is not None:
+            ran.add(pathlib.Path(name.filename).name)
+    return sorted(p.name
+        for p in shard_directory(shard).glob('scenario_*.rst')
+        if p.name not in ran)
 
 
 def run_shard(shard):
     "Run one shard in this process and print its closing line"
-    suite = load_tests(shard, os.environ.get('CRM_TEST_PATTERN'))
+    pattern = os.environ.get('CRM_TEST_PATTERN')
+    suite = load_tests(shard, pattern)
     result = unittest.TextTestRunner(
-        stream=sys.stdout, verbosity=2).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(
-        result.unexpectedSuccesses)
-    skipped = len(result.skipped)
-    print(f"{result.testsRun - failed - skipped} passed, {failed} failed, "
-        f"{skipped} skipped")
-    return 0 if result.wasSuccessful() else 1
+        stream=sys.stdout, verbosity=2, resultclass=CountingResult).run(suite)
+    passed, failed, skipped = result.counts()
+    missing = scenarios_not_run(shard, result, pattern)
+    for name in missing:
+        print(f"FAIL: scenario {name} was not run")
+    failed += len(missing)
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
+    return 0 if not failed else 1
+
+
+#: The longest a shard may run, in seconds
+SHARD_TIMEOUT = int(os.environ.get('CRM_TEST_SHARD_TIMEOUT', 40 * 60))
+CLOSING = re.compile(r'^(\d+) passed, (\d+) failed, (\d+) skipped$', re.M)
+
+
+def shard_counts(text, returncode):
+    """Return (passed, failed, skipped) of a shard from its output and exit
+    code: a shard that printed no closing line or failed without counting
+    a failure counts one failure"""
+    matches = CLOSING.findall(text)
+    counts = [int(c) for c in matches[-1]] if matches else [0, 1, 0]
+    if returncode and not counts[1]:
+        counts[1] = 1
+    return counts
 
 
 def run_shards(shards, jobs):
@@ -136,18 +203,21 @@ def run_shards(shards, jobs):
         time.sleep(0.5)
         for item in list(running):
             shard, process, output, start = item
+            elapsed = time.monotonic() - start
             if process.poll() is None:
-                continue
+                if elapsed < SHARD_TIMEOUT:
+                    continue
+                process.kill()
+                process.wait()
+                output.write(
+                    f"\nFAIL: shard {shard} killed after {SHARD_TIMEOUT} s "
+                    "(CRM_TEST_SHARD_TIMEOUT)\n")
             running.remove(item)
             output.seek(0)
             text = output.read()
-            print(f"==> {shard} ({time.monotonic() - start:.0f} s)")
+            print(f"==> {shard} ({elapsed:.0f} s)")
             print(text, flush=True)
-            match = re.search(
-                r'^(\d+) passed, (\d+) failed, (\d+) skipped$', text, re.M)
-            counts = [int(c) for c in match.groups()] if match else [0, 1, 0]
-            if process.returncode and not counts[1]:
-                counts[1] = 1
+            counts = shard_counts(text, process.returncode)
             totals = [t + c for t, c in zip(totals, counts)]
     return totals
 
