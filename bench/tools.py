@@ -13,6 +13,10 @@ class Result:
     better: str = 'lower'       # 'lower' for durations, 'higher' for rates
     target: float | None = None
     detail: dict = dataclasses.field(default_factory=dict)
+    #: whether the work measured gave the right result (None: not checked);
+    #: a target is met only with a right result
+    correct: bool | None = None
+    check: str = ''   # what was checked, in words
 
     def as_json(self):
         line = {
@@ -24,10 +28,14 @@ class Result:
         if self.baseline:
             line['baseline'] = round(self.baseline, 6)
             line['ratio'] = round(self.figure / self.baseline, 3)
+        if self.correct is not None:
+            line['correct'] = self.correct
+            line['check'] = self.check
         if self.target is not None:
             line['target'] = self.target
             line['met'] = (self.figure <= self.target
-                if self.better == 'lower' else self.figure >= self.target)
+                if self.better == 'lower' else self.figure >= self.target
+                ) and self.correct is not False
         line.update(self.detail)
         return json.dumps(line, ensure_ascii=False)
 
