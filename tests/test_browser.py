@@ -3,7 +3,8 @@
 # license terms.
 import unittest
 
-from .tools import BrowserTestCase, artifacts_on_failure
+from .tools import (
+    BrowserTestCase, artifacts, artifacts_on_failure, console_errors)
 
 
 class BrowserTest(BrowserTestCase):
@@ -27,6 +28,24 @@ class BrowserTest(BrowserTestCase):
         self.assertEqual(
             sorted(self.sao.pages(form)),
             sorted(['Sales', 'Marketing', 'Helpdesk', 'Surveys', 'Loyalty']))
+
+    def test_console_error_fails(self):
+        "An error in the browser console fails the test that caused it"
+        with self.assertRaisesRegex(AssertionError, 'broken on purpose'):
+            with artifacts(self.driver, f'{self.id()}.expected'):
+                self.driver.execute_script(
+                    "console.error('broken on purpose')")
+
+    def test_harmless_console_errors(self):
+        "Only the host's known harmless console errors are let through"
+        message = ('http://localhost:8000/%s - Failed to load resource: the '
+            'server responded with a status of 405 (METHOD NOT ALLOWED)')
+        entries = [
+            {'level': 'SEVERE', 'message': message % p}
+            for p in ['custom.js', 'custom.css', 'locale/bg.json',
+                'crm/lead']] + [
+            {'level': 'WARNING', 'message': 'deprecated'}]
+        self.assertEqual(console_errors(entries), [message % 'crm/lead'])
 
 
 if __name__ == '__main__':

@@ -252,6 +252,33 @@ def chromium(directory):
         service=Service(str(CHROMEDRIVER)), options=options)
 
 
+#: Console errors of the host that are harmless, each with its reason
+HARMLESS_CONSOLE = [
+    # sao asks for the optional custom.js and custom.css of a deployment and
+    # for its own translation of the language; trytond answers 405 for the
+    # files that are absent
+    re.compile(r'/(custom\.(js|css)|locale/[\w-]+\.json) - Failed to load '
+        r'resource: the server responded with a status of 405'),
+    ]
+
+
+def read_console(driver):
+    """Return the console entries logged since the last call; all of them
+    stay in driver.crm_console for the artifacts"""
+    entries = driver.get_log('browser')
+    if not hasattr(driver, 'crm_console'):
+        driver.crm_console = []
+    driver.crm_console.extend(entries)
+    return entries
+
+
+def console_errors(entries):
+    "Return the messages of the errors that are not known to be harmless"
+    return [e['message'] for e in entries
+        if e['level'] == 'SEVERE'
+        and not any(p.search(e['message']) for p in HARMLESS_CONSOLE)]
+
+
 def save_artifacts(driver, name, server=None):
     "Save screenshot, page source, console and server log; return the paths"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -269,9 +296,10 @@ def save_artifacts(driver, name, server=None):
 
     save('.png', lambda p: driver.get_screenshot_as_file(str(p)))
     save('.html', lambda p: p.write_text(driver.page_source))
+    read_console(driver)
     save('.console.log', lambda p: p.write_text(''.join(
                 f"{e['level']} {e['message']}\n"
-                for e in driver.get_log('browser'))))
+                for e in driver.crm_console)))
     if server:
         save('.trytond.log', lambda p: shutil.copyfile(server.log_path, p))
     return paths
@@ -279,9 +307,14 @@ def save_artifacts(driver, name, server=None):
 
 @contextlib.contextmanager
 def artifacts(driver, name, server=None):
-    "Save the artifacts and name them in the error if the block fails"
+    """Save the artifacts and name them in the error if the block fails or
+    leaves an error in the browser console"""
     try:
         yield
+        errors = console_errors(read_console(driver))
+        if errors:
+            raise AssertionError(
+                'errors in the browser console:\n' + '\n'.join(errors))
     except unittest.SkipTest:
         raise
     except Exception as exception:
