@@ -41,3 +41,78 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+
+
+def percentiles(durations):
+    "Return (p50, p95) of the durations"
+    import statistics
+    durations = sorted(durations)
+    return (statistics.median(durations),
+        durations[int(round(0.95 * (len(durations) - 1)))])
+
+
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('localhost', 0))
+        return sock.getsockname()[1]
+
+
+class Client:
+    "A JSON-RPC client of trytond, logged in like the web client"
+
+    def __init__(self, port, database):
+        import http.client
+        self.connection = http.client.HTTPConnection('localhost', port)
+        self.database = database
+        self.session = None
+        self.id = 0
+
+    def call(self, method, *params):
+        import json
+        self.id += 1
+        headers = {'Content-Type': 'application/json'}
+        if self.session:
+            headers['Authorization'] = 'Session ' + self.session
+        self.connection.request('POST', f'/{self.database}/rpc/',
+            json.dumps({'id': self.id, 'method': method, 'params': params}),
+            headers)
+        response = json.loads(self.connection.getresponse().read())
+        if response.get('error'):
+            raise RuntimeError(response['error'])
+        return response['result']
+
+    def login(self, login, password):
+        import base64
+        user_id, session, *_ = self.call(
+            'common.db.login', login, {'password': password}, 'en')
+        self.session = base64.b64encode(
+            f'{login}:{user_id}:{session}'.encode()).decode()
+        self.context = self.call('model.res.user.get_preferences', True, {})
+
+
+def serve(database, port, log=None):
+    """Start a trytond server on the database at localhost:port
+
+    log: a file receiving its log (with the SQL and its timings at DEBUG
+    when TRYTOND_LOGGING says so)"""
+    import os
+    import pathlib
+    import socket
+    import subprocess
+    import sys
+    from bench import database as benchdb
+    env = dict(os.environ, TRYTOND_DATABASE__URI=benchdb.URI,
+        TRYTOND_WEB__LISTEN=f'localhost:{port}')
+    server = subprocess.Popen([
+            str(pathlib.Path(sys.executable).parent / 'trytond'),
+            '-c', str(benchdb.TOP / 'trytond.conf'), '-d', database],
+        env=env, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            socket.create_connection(('localhost', port), timeout=1).close()
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("trytond did not start")
