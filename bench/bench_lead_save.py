@@ -44,6 +44,9 @@ SAVES = int(os.environ.get('CRM_BENCH_LEAD_SAVES', 60))
 WARMUP = int(os.environ.get('CRM_BENCH_LEAD_SAVE_WARMUP', 10))
 TARGET = 150.0  # ms, p95
 TARGET_RATIO = 2
+#: Without the assignment rule (CRM_BENCH_LEAD_SAVE_ASSIGN=0): to tell the
+#: share of the automatic assignment in the save
+ASSIGN = os.environ.get('CRM_BENCH_LEAD_SAVE_ASSIGN', '1') != '0'
 #: The plans the profile prints
 PLANS = int(os.environ.get('CRM_BENCH_LEAD_SAVE_PLANS', 6))
 EMPLOYEES = 3
@@ -296,6 +299,10 @@ def bench_lead_save():
         for kind, template in templates.items():
             database = benchdb.fresh_database(
                 f'leadsave_{kind}', template=template)
+            if kind == 'crm' and not ASSIGN:
+                with benchdb.connect(database) as conn:
+                    conn.execute(
+                        'UPDATE crm_assignment_rule SET active = false')
             port = free_port()
             servers.append(serve(database, port))
             savers[kind] = Saver(port, database, kind == 'crm')
@@ -325,6 +332,7 @@ def bench_lead_save():
             'party, company and sale_opportunity only'),
         'ratio_target': TARGET_RATIO,
         'load_seconds': round(load_timer.seconds, 1),
+        'assignment_rule': ASSIGN,
         }
     return [
         Result('lead_save.rpc_p95', crm[1], 'ms', baseline=host[1],
