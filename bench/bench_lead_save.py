@@ -37,7 +37,9 @@ from decimal import Decimal
 
 from bench import database as benchdb
 from bench.bench_import import Leads
-from bench.tools import Client, Result, Timer, free_port, percentiles, serve
+from bench.tools import (
+    Client, Result, Timer, cpu_seconds, database_cpu_delta,
+    database_cpu_seconds, free_port, percentiles, serve)
 
 SIZE = int(os.environ.get('CRM_BENCH_LEAD_SAVE_SIZE', 100_000))
 SAVES = int(os.environ.get('CRM_BENCH_LEAD_SAVES', 60))
@@ -293,8 +295,11 @@ def bench_lead_save():
             'crm': filled_template(True),
             'host': filled_template(False),
             }
-    servers = []
+    servers = {}
     savers = {}
+    cpu = {}
+    databases = {}
+    database_cpu = {}
     try:
         for kind, template in templates.items():
             database = benchdb.fresh_database(
@@ -304,11 +309,16 @@ def bench_lead_save():
                     conn.execute(
                         'UPDATE crm_assignment_rule SET active = false')
             port = free_port()
-            servers.append(serve(database, port))
+            databases[kind] = database
+            servers[kind] = serve(database, port)
             savers[kind] = Saver(port, database, kind == 'crm')
         rows = iter(Leads(2 * (WARMUP + SAVES), seed=11))
         durations = {k: [] for k in savers}
         for index in range(WARMUP + SAVES):
+            if index == WARMUP:
+                cpu = {k: cpu_seconds(s.pid) for k, s in servers.items()}
+                database_cpu = {k: database_cpu_seconds(d)
+                    for k, d in databases.items()}
             # alternately, the other one first every other time
             kinds = list(savers)
             if index % 2:
@@ -317,8 +327,13 @@ def bench_lead_save():
                 duration = savers[kind].save(next(rows))
                 if index >= WARMUP:
                     durations[kind].append(duration)
+        cpu = {k: (cpu_seconds(s.pid) - cpu[k]) * 1000 / SAVES
+            for k, s in servers.items()}
+        database_cpu = {k: database_cpu_delta(database_cpu[k],
+                database_cpu_seconds(d)) * 1000 / SAVES
+            for k, d in databases.items()}
     finally:
-        for server in servers:
+        for server in servers.values():
             server.terminate()
             server.wait(timeout=30)
     crm = percentiles(durations['crm'])
@@ -326,6 +341,10 @@ def bench_lead_save():
     detail = {
         'leads': SIZE, 'parties': SIZE, 'saves': SAVES, 'warmup': WARMUP,
         'p50_ms': round(crm[0], 1), 'baseline_p50_ms': round(host[0], 1),
+        'server_cpu_ms': round(cpu['crm'], 1),
+        'baseline_server_cpu_ms': round(cpu['host'], 1),
+        'postgresql_cpu_ms': round(database_cpu['crm'], 1),
+        'baseline_postgresql_cpu_ms': round(database_cpu['host'], 1),
         'max_ms': round(max(durations['crm']), 1),
         'baseline_max_ms': round(max(durations['host']), 1),
         'baseline_is': ('the same save on a database of the same size with '

@@ -29,7 +29,8 @@ from decimal import Decimal
 
 from bench import database as benchdb
 from bench.tools import (
-    Client, Result, Timer, free_port, percentiles, serve)
+    Client, Result, Timer, cpu_seconds, database_cpu_delta,
+    database_cpu_seconds, free_port, percentiles, serve)
 
 RECORDS = int(os.environ.get('CRM_BENCH_PARTY_RECORDS', 50))
 # measure again on the database loaded by a previous run (same schema)
@@ -267,9 +268,19 @@ def bench_party_360():
 
         party, = read(CRM_FIELDS)
         counts = {f: len(party[f]) for f in CRM_LISTS + ['activities']}
-        host = measure(lambda: read(HOST_FIELDS), REPEAT)
-        crm = measure(lambda: read(CRM_FIELDS), REPEAT)
-        full = measure(form.read_tab, REPEAT)
+        def cpu_measure(function):
+            "measure() with the CPU ms of trytond and PostgreSQL per call"
+            cpu = cpu_seconds(server.pid)
+            database_cpu = database_cpu_seconds(database)
+            result = measure(function, REPEAT)
+            return result, (
+                (cpu_seconds(server.pid) - cpu) * 1000 / (REPEAT + 1),
+                database_cpu_delta(database_cpu,
+                    database_cpu_seconds(database)) * 1000 / (REPEAT + 1))
+
+        host, cpu_host = cpu_measure(lambda: read(HOST_FIELDS))
+        crm, cpu_crm = cpu_measure(lambda: read(CRM_FIELDS))
+        full, cpu_full = cpu_measure(form.read_tab)
         # where the time goes: the form read, each list, each field
         party = form.read_form()
         parts = {'form': measure(form.read_form, REPEAT // 4)}
@@ -308,11 +319,19 @@ def bench_party_360():
         Result('party_360.read_crm_tab_p95', crm[1], 'ms',
             baseline=host[1], target=TARGET,
             detail=dict(detail, p50_ms=round(crm[0], 1),
-                baseline_p50_ms=round(host[0], 1))),
+                baseline_p50_ms=round(host[0], 1),
+                server_cpu_ms=round(cpu_crm[0], 1),
+                postgresql_cpu_ms=round(cpu_crm[1], 1),
+                baseline_server_cpu_ms=round(cpu_host[0], 1),
+                baseline_postgresql_cpu_ms=round(cpu_host[1], 1))),
         Result('party_360.read_crm_tab_with_lists_p95', full[1], 'ms',
             baseline=host[1], target=TARGET,
             detail=dict(detail, p50_ms=round(full[0], 1),
                 baseline_p50_ms=round(host[0], 1),
+                server_cpu_ms=round(cpu_full[0], 1),
+                postgresql_cpu_ms=round(cpu_full[1], 1),
+                baseline_server_cpu_ms=round(cpu_host[0], 1),
+                baseline_postgresql_cpu_ms=round(cpu_host[1], 1),
                 reads=(
                     'as sao: the form with all its fields, the rec_names '
                     'and the first-page lists (related_read_limit '

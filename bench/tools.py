@@ -116,3 +116,35 @@ def serve(database, port, log=None):
             time.sleep(0.2)
     server.kill()
     raise RuntimeError("trytond did not start")
+
+
+def cpu_seconds(pid):
+    """Return the CPU seconds (user and system) the process used so far: on a
+    machine shared with other work, steadier than the wall-clock time"""
+    import os
+    with open(f'/proc/{pid}/stat') as stat:
+        # the fields after the command name, which may hold spaces
+        fields = stat.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def database_cpu_seconds(database):
+    """Return {backend pid: CPU seconds} of the PostgreSQL backends connected
+    to the database (the server on this machine)"""
+    from bench import database as benchdb
+    with benchdb.admin() as conn:
+        pids = [p for p, in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                (database,))]
+    result = {}
+    for pid in pids:
+        try:
+            result[pid] = cpu_seconds(pid)
+        except OSError:
+            pass
+    return result
+
+
+def database_cpu_delta(before, after):
+    "The CPU seconds used between two database_cpu_seconds()"
+    return sum(v - before.get(p, 0) for p, v in after.items())
