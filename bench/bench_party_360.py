@@ -9,27 +9,28 @@ shipped (half delivered). A real trytond server then serves the database;
 over JSON-RPC, as the web client does, the figure is the read of the party's
 CRM tab fields (`model.party.party.read`), repeated 100 times: p50 and p95.
 The baseline is the read of the host fields of the party form (name,
-addresses, contact mechanisms) over the same RPC. Apart, the "full" figure
-adds the reads of the rows of the tab's lists (opportunities, sales,
-deliveries, timeline) that the client makes to display them.
+addresses, contact mechanisms) over the same RPC.
+
+`read_crm_tab_with_lists` is the tab as the user gets it in sao, built from
+the views the server gives (fields_view_get): the read of the party with
+every field of the form, the rec_name of its many2one fields, the labels of
+its selections and the rows of the lists of its first page (at most 20, in
+the same read), then for each list of the CRM tab (opportunities, sales,
+deliveries, timeline) the read of its rows (at most 100, sao's batch) with
+the fields of its list view, their rec_names and labels. Its detail gives
+the p50 of each part (the form, each list, and the activities list of the
+Activities tab for comparison) and the slowest fields, each read alone.
 
     CRM_BENCH_PREFIX=bench_party360 .venv/bin/python bench/run.py party_360
 """
-import base64
 import datetime as dt
-import http.client
-import json
 import os
-import pathlib
-import socket
-import statistics
-import subprocess
-import sys
-import time
 from decimal import Decimal
 
 from bench import database as benchdb
-from bench.tools import Result, Timer
+from bench.tools import (
+    Client, Result, Timer, cpu_seconds, database_cpu_delta,
+    database_cpu_seconds, free_port, percentiles, serve)
 
 RECORDS = int(os.environ.get('CRM_BENCH_PARTY_RECORDS', 50))
 # measure again on the database loaded by a previous run (same schema)
@@ -45,20 +46,13 @@ CRM_FIELDS = HOST_FIELDS + [
     'crm_revenue_12m', 'crm_revenue', 'receivable', 'crm_overdue',
     'crm_overdue_since', 'crm_shipments', 'crm_late_deliveries',
     ]
-LISTS = {
-    'crm_opportunities': ('sale.opportunity', [
-            'number', 'reference', 'party', 'description', 'start_date',
-            'end_date', 'employee', 'amount', 'currency', 'state']),
-    'crm_sales': ('sale.sale', [
-            'number', 'reference', 'sale_date', 'untaxed_amount',
-            'description', 'state', 'invoice_state', 'shipment_state']),
-    'crm_shipments': ('stock.shipment.out', [
-            'number', 'reference', 'planned_date', 'effective_date',
-            'delay', 'state']),
-    'crm_timeline': ('crm.timeline', [
-            'date', 'party', 'kind', 'summary', 'employee', 'amount',
-            'resource']),
-    }
+#: The lists of the CRM tab of the party form
+CRM_LISTS = [
+    'crm_opportunities', 'crm_sales', 'crm_shipments', 'crm_timeline']
+#: The rows sao reads at once: Sao.config.limit / min(fields, 10)
+ROWS_LIMIT = 100
+#: The rows of the x2many of the first page sao reads with the form
+RELATED_READ_LIMIT = 20
 
 
 def load(database, size):
@@ -166,59 +160,6 @@ def load(database, size):
     return customer.id
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('localhost', 0))
-        return sock.getsockname()[1]
-
-
-class Client:
-    "A JSON-RPC client of trytond, logged in like the web client"
-
-    def __init__(self, port, database):
-        self.connection = http.client.HTTPConnection('localhost', port)
-        self.database = database
-        self.session = None
-        self.id = 0
-
-    def call(self, method, *params):
-        self.id += 1
-        headers = {'Content-Type': 'application/json'}
-        if self.session:
-            headers['Authorization'] = 'Session ' + self.session
-        self.connection.request('POST', f'/{self.database}/rpc/',
-            json.dumps({'id': self.id, 'method': method, 'params': params}),
-            headers)
-        response = json.loads(self.connection.getresponse().read())
-        if response.get('error'):
-            raise RuntimeError(response['error'])
-        return response['result']
-
-    def login(self, login, password):
-        user_id, session, *_ = self.call(
-            'common.db.login', login, {'password': password}, 'en')
-        self.session = base64.b64encode(
-            f'{login}:{user_id}:{session}'.encode()).decode()
-        self.context = self.call('model.res.user.get_preferences', True, {})
-
-
-def serve(database, port):
-    env = dict(os.environ, TRYTOND_DATABASE__URI=benchdb.URI,
-        TRYTOND_WEB__LISTEN=f'localhost:{port}')
-    server = subprocess.Popen([
-            str(pathlib.Path(sys.executable).parent / 'trytond'),
-            '-c', str(benchdb.TOP / 'trytond.conf'), '-d', database],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            socket.create_connection(('localhost', port), timeout=1).close()
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("trytond did not start")
-
-
 def measure(function, repeat):
     "Return the p50 and p95 in milliseconds of the calls of function"
     function()  # warm the caches as a user opening the form twice would
@@ -227,9 +168,79 @@ def measure(function, repeat):
         with Timer() as timer:
             function()
         durations.append(timer.seconds * 1000)
-    durations.sort()
-    return (statistics.median(durations),
-        durations[int(round(0.95 * (len(durations) - 1)))])
+    return percentiles(durations)
+
+
+def sao_fields(fields, prefix=''):
+    """Return the names sao reads for the field descriptions of a view: each
+    field, the rec_name of the many2one and reference fields, the label of
+    the eager selections"""
+    names = []
+    for name, field in fields.items():
+        names.append(prefix + name)
+        if field['type'] in {'many2one', 'one2one', 'reference'}:
+            names.append(f'{prefix}{name}.rec_name')
+        elif (field['type'] in {'selection', 'multiselection'}
+                and field.get('loading', 'lazy') == 'eager'):
+            names.append(f'{prefix}{name}:string')
+    return names
+
+
+class PartyForm:
+    """The reads sao makes to show the party form and the lists of its CRM
+    tab, from the views the server gives (fields_view_get)"""
+
+    def __init__(self, client, party_id):
+        import xml.etree.ElementTree as ET
+        self.client = client
+        self.party_id = party_id
+        self.context = client.context
+        view = client.call('model.party.party.fields_view_get', None,
+            'form', self.context)
+        fields = view['fields']
+        arch = ET.fromstring(view['arch'])
+        visible = {node.get('name') for node in arch.iter('field')
+            if node.get('visible')}
+        # sao loads every field of the form at once (some are lazy), with
+        # the rows of the x2many of the first page (visible) in the same
+        # read, at most RELATED_READ_LIMIT of them
+        self.form_fields = sao_fields(fields)
+        for name in visible:
+            views = fields[name].get('views')
+            if not views:
+                continue
+            sub_view, = views.values()
+            self.form_fields += sao_fields(
+                sub_view['fields'], prefix=f'{name}.')
+            self.form_fields += [
+                f'{name}._timestamp', f'{name}._write', f'{name}._delete']
+        self.form_fields += ['rec_name', '_timestamp', '_write', '_delete']
+        # the lists of the CRM tab: their rows are read when the tab shows
+        # them, with the fields of their list view
+        self.lists = {}
+        for name in CRM_LISTS + ['activities']:
+            sub_view, = fields[name]['views'].values()
+            self.lists[name] = (fields[name]['relation'], sao_fields(
+                    sub_view['fields']) + [
+                    'rec_name', '_timestamp', '_write', '_delete'])
+
+    def read_form(self):
+        party, = self.client.call('model.party.party.read',
+            [self.party_id], self.form_fields,
+            dict(self.context, related_read_limit=RELATED_READ_LIMIT))
+        return party
+
+    def read_list(self, party, name, fields=None):
+        model, list_fields = self.lists[name]
+        return self.client.call(f'model.{model}.read',
+            party[name][:ROWS_LIMIT], fields or list_fields, self.context)
+
+    def read_tab(self):
+        "The form, then the rows of each list of the CRM tab"
+        party = self.read_form()
+        for name in CRM_LISTS:
+            self.read_list(party, name)
+        return party
 
 
 def bench_party_360():
@@ -249,23 +260,48 @@ def bench_party_360():
         client = Client(port, database)
         client.login('admin', 'admin')
         context = client.context
+        form = PartyForm(client, party_id)
 
         def read(fields):
             return client.call(
                 'model.party.party.read', [party_id], fields, context)
 
-        def read_full():
-            party, = read(CRM_FIELDS)
-            for field, (model, fields) in LISTS.items():
-                client.call(f'model.{model}.read', party[field], fields,
-                    context)
-
         party, = read(CRM_FIELDS)
-        counts = {f: len(party[f]) for f in LISTS}
-        counts['activities'] = len(party['activities'])
-        host = measure(lambda: read(HOST_FIELDS), REPEAT)
-        crm = measure(lambda: read(CRM_FIELDS), REPEAT)
-        full = measure(read_full, REPEAT)
+        counts = {f: len(party[f]) for f in CRM_LISTS + ['activities']}
+        def cpu_measure(function):
+            "measure() with the CPU ms of trytond and PostgreSQL per call"
+            cpu = cpu_seconds(server.pid)
+            database_cpu = database_cpu_seconds(database)
+            result = measure(function, REPEAT)
+            return result, (
+                (cpu_seconds(server.pid) - cpu) * 1000 / (REPEAT + 1),
+                database_cpu_delta(database_cpu,
+                    database_cpu_seconds(database)) * 1000 / (REPEAT + 1))
+
+        host, cpu_host = cpu_measure(lambda: read(HOST_FIELDS))
+        crm, cpu_crm = cpu_measure(lambda: read(CRM_FIELDS))
+        full, cpu_full = cpu_measure(form.read_tab)
+        # where the time goes: the form read, each list, each field
+        party = form.read_form()
+        parts = {'form': measure(form.read_form, REPEAT // 4)}
+        for name in CRM_LISTS + ['activities']:
+            parts[name] = measure(
+                lambda: form.read_list(party, name), REPEAT // 4)
+        fields = {}
+        for name in CRM_LISTS + ['activities']:
+            _, list_fields = form.lists[name]
+            for field in list_fields:
+                if field.startswith('_') or field == 'rec_name':
+                    continue
+                fields[f'{name}/{field}'] = measure(
+                    lambda: form.read_list(party, name, [field]),
+                    REPEAT // 10)[0]
+        form_fields = {}
+        for field in form.form_fields:
+            if '.' in field or field.startswith('_'):
+                continue
+            form_fields[field] = measure(
+                lambda: read([field]), REPEAT // 10)[0]
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -273,12 +309,38 @@ def bench_party_360():
         'records': counts, 'repeat': REPEAT,
         'health_score': party['health_score'],
         'load_seconds': round(load_timer.seconds, 1)}
+    slowest = dict(sorted(
+            ((k, round(v, 1)) for k, v in fields.items()),
+            key=lambda i: -i[1])[:12])
+    slowest_form = dict(sorted(
+            ((k, round(v, 1)) for k, v in form_fields.items()),
+            key=lambda i: -i[1])[:12])
     return [
         Result('party_360.read_crm_tab_p95', crm[1], 'ms',
             baseline=host[1], target=TARGET,
             detail=dict(detail, p50_ms=round(crm[0], 1),
-                baseline_p50_ms=round(host[0], 1))),
+                baseline_p50_ms=round(host[0], 1),
+                server_cpu_ms=round(cpu_crm[0], 1),
+                postgresql_cpu_ms=round(cpu_crm[1], 1),
+                baseline_server_cpu_ms=round(cpu_host[0], 1),
+                baseline_postgresql_cpu_ms=round(cpu_host[1], 1))),
         Result('party_360.read_crm_tab_with_lists_p95', full[1], 'ms',
-            baseline=host[1],
-            detail=dict(detail, p50_ms=round(full[0], 1))),
+            baseline=host[1], target=TARGET,
+            detail=dict(detail, p50_ms=round(full[0], 1),
+                baseline_p50_ms=round(host[0], 1),
+                server_cpu_ms=round(cpu_full[0], 1),
+                postgresql_cpu_ms=round(cpu_full[1], 1),
+                baseline_server_cpu_ms=round(cpu_host[0], 1),
+                baseline_postgresql_cpu_ms=round(cpu_host[1], 1),
+                reads=(
+                    'as sao: the form with all its fields, the rec_names '
+                    'and the first-page lists (related_read_limit '
+                    f'{RELATED_READ_LIMIT}), then the rows (at most '
+                    f'{ROWS_LIMIT}) of each list of the CRM tab with the '
+                    'fields of its list view'),
+                form_fields=len(form.form_fields),
+                parts_p50_ms={k: round(v[0], 1) for k, v in parts.items()},
+                parts_p95_ms={k: round(v[1], 1) for k, v in parts.items()},
+                slowest_list_fields_p50_ms=slowest,
+                slowest_form_fields_p50_ms=slowest_form)),
         ]

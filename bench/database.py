@@ -44,17 +44,26 @@ def connect(name):
     return psycopg.connect(dsn(name))
 
 
-def prepare_template():
-    """Return the template database with crm_core, creating it if needed
+def host_key():
+    "Hash of what shapes a database of the host modules only"
+    import hashlib
+    return hashlib.sha256(
+        (TOP / 'requirements.txt').read_bytes()).hexdigest()[:16]
 
-    It is built under a temporary name and renamed once complete, so that a
-    run killed half-way never leaves an empty template behind."""
-    template = f'{PREFIX}_tpl_{source_key()}'
+
+def prepare_template(modules=('crm_core',), kind='tpl', key=None):
+    """Return the template database with the modules, creating it if needed
+
+    It is named `<prefix>_<kind>_<key>` (key: source_key() by default) and
+    the templates of the same kind with another key are dropped. It is built
+    under a temporary name and renamed once complete, so that a run killed
+    half-way never leaves an empty template behind."""
+    template = f'{PREFIX}_{kind}_{key or source_key()}'
     building = f'{template}_building'
     with admin() as conn:
         names = [r[0] for r in conn.execute(
                 "SELECT datname FROM pg_database WHERE datname LIKE %s",
-                (f'{PREFIX}_tpl_%',))]
+                (f'{PREFIX}_{kind}_%',))]
         for name in names:
             if name != template:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -70,7 +79,7 @@ def prepare_template():
         subprocess.run([
                 str(pathlib.Path(sys.executable).parent / 'trytond-admin'),
                 '-c', str(TOP / 'trytond.conf'), '-d', building,
-                '--all', '-u', 'crm_core', '--activate-dependencies',
+                '--all', '-u', *modules, '--activate-dependencies',
                 '--indexes', '--email', 'admin@example.com'],
             env=env, check=True, stdout=subprocess.DEVNULL)
     with admin() as conn:
@@ -78,10 +87,18 @@ def prepare_template():
     return template
 
 
-def fresh_database(name):
+def prepare_host_template():
+    """Return the template database with the host modules of the leads only
+    (party, company, sale_opportunity), no module of the suite"""
+    return prepare_template(
+        ('party', 'company', 'sale_opportunity'), kind='hosttpl',
+        key=host_key())
+
+
+def fresh_database(name, template=None):
     "Create the database `<prefix>_<name>` anew from the template"
     database = f'{PREFIX}_{name}'
-    template = prepare_template()
+    template = template or prepare_template()
     with admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
         conn.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
@@ -101,9 +118,9 @@ def pool(database):
 
 
 @contextlib.contextmanager
-def transaction(database, user=0, context=None):
+def transaction(database, user=0, context=None, **extras):
     "Start a trytond transaction on the database"
     from trytond.transaction import Transaction
     with Transaction().start(
-            database, user, context=context or {}) as transaction:
+            database, user, context=context or {}, **extras) as transaction:
         yield transaction

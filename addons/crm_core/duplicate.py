@@ -5,6 +5,7 @@ import datetime as dt
 import re
 from collections import defaultdict
 
+from sql.conditionals import Coalesce
 from sql.functions import Lower, Trim
 
 from trytond import backend
@@ -445,6 +446,10 @@ class ContactMechanism(metaclass=PoolMeta):
         cls._sql_indexes.add(
             Index(t, (t.crm_key, Index.Equality()), (t.party, Index.Range()),
                 where=t.crm_key != ''))
+        # The look-alike search of a lead: the ORM compares the key as
+        # COALESCE(crm_key, ''), which the partial index above cannot serve
+        cls._sql_indexes.add(
+            Index(t, (Coalesce(t.crm_key, ''), Index.Equality())))
 
     def _crm_phone_regions(self):
         "The regions tried for a national number: the party's, the company's"

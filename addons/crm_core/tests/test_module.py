@@ -514,6 +514,29 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
             Opportunity(party=plain).save()
 
     @with_transaction()
+    def test_duplicate_lead_search_indexed(self):
+        "The look-alike search of a lead uses an index on PostgreSQL"
+        pool = Pool()
+        ContactMechanism = pool.get('party.contact_mechanism')
+        transaction = Transaction()
+        if transaction.database.name == ':memory:' or not hasattr(
+                transaction.database, 'has_extension'):
+            self.skipTest("PostgreSQL only")
+        cursor = transaction.connection.cursor()
+        query = ContactMechanism.search([
+                ('crm_key', '=', 'sales@acme.example'),
+                ('type', 'in', ['email']),
+                ], query=True)
+        # Even on empty tables: the planner must find the key in an index
+        cursor.execute('SET LOCAL enable_seqscan = off')
+        sql, params = tuple(query)
+        cursor.execute('EXPLAIN ' + sql, params)
+        plan = [r for r, in cursor]
+        self.assertTrue(
+            [l for l in plan if 'Index Cond' in l and 'crm_key' in l],
+            '\n'.join(plan))
+
+    @with_transaction()
     def test_tag_color(self):
         "A tag color is a hexadecimal code"
         pool = Pool()
