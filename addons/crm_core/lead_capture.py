@@ -197,3 +197,35 @@ class Opportunity(metaclass=PoolMeta):
         "Set the UTM parameters utm_campaign, utm_medium and utm_source"
         pass
 
+
+
+class PartyErase(metaclass=PoolMeta):
+    __name__ = 'party.erase'
+
+    def to_erase(self, party_id):
+        """What the party's leads and opportunities hold of the person: the
+        comment (the message of the form or the e-mail), the network
+        address and e-mail reference of the capture, the description made
+        from the visitor's name or subject, their attachments and notes, and
+        the conversation of their chat channel"""
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Message = pool.get('ir.chat.message')
+        channel = ('channel.resource.party', '=', party_id, 'sale.opportunity')
+        return super().to_erase(party_id) + [
+            (Opportunity, [('party', '=', party_id)], True,
+                ['comment', 'capture_address', 'capture_message_id'],
+                [None, None, None]),
+            (Opportunity, [
+                    ('party', '=', party_id),
+                    ('capture_channel', '!=', None),
+                    ], False,
+                ['description'],
+                [None]),
+            (Message, [channel, ('email', '!=', None)], False,
+                ['content', 'email'],
+                ['****', '****']),
+            (Message, [channel, ('email', '=', None)], False,
+                ['content'],
+                ['****']),
+            ]

@@ -22,6 +22,8 @@ from trytond.modules.crm_core.exceptions import AssignmentRuleDomainError
 from trytond.modules.crm_core.exceptions import ScoringRuleError
 from trytond.modules.crm_core.routes import FormError, validate_form
 from trytond.modules.crm_core.tests import CrmTestMixin
+from trytond.modules.party.tests import (
+    PartyCheckEraseMixin, PartyCheckReplaceMixin)
 from trytond.protocols.wrappers import HTTPStatus
 from trytond.tests.test_tryton import (
     DB_NAME, ModuleTestCase, RouteTestCase, with_transaction)
@@ -97,11 +99,16 @@ def create_party(name, email=None, phone=None, **values):
     return party
 
 
-class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
+class CrmCoreTestCase(
+        PartyCheckEraseMixin, PartyCheckReplaceMixin, CrmTestMixin,
+        CompanyTestMixin, ModuleTestCase):
     "Test CRM Core module"
     module = 'crm_core'
     extras = [
         'account_invoice', 'stock', 'inbound_email', 'marketing_campaign']
+    # A candidate names the two parties compared: the replace closes it
+    party_fields_not_replaced = {
+        ('crm.duplicate', 'party_a'), ('crm.duplicate', 'party_b')}
 
     @with_transaction()
     def test_team_member_unique(self):
@@ -469,6 +476,169 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
                 [(x.party_a, x.party_b) for x in Duplicate.search(
                         [('state', '=', 'open')])],
                 [(a, c)])
+
+    @with_transaction()
+    def test_duplicate_merge_activities(self):
+        "Merging moves the activities of the merged party"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Duplicate = pool.get('crm.duplicate')
+        Opportunity = pool.get('sale.opportunity')
+
+        company = create_company()
+        with set_company(company):
+            a = create_party("Acme Trading", email="sales@acme.example")
+            b = create_party("Acme Tradings", email="sales@acme.example")
+            opportunity = Opportunity(party=b, description="Fleet")
+            with Transaction().set_context(_skip_warnings=True):
+                opportunity.save()
+            on_party = create_activity(company, resource=b)
+            on_opportunity = create_activity(company, resource=opportunity)
+            done = create_activity(company, resource=b)
+            Activity.done([done])
+            self.assertEqual(
+                [x.party for x in [on_party, on_opportunity, done]], [b] * 3)
+            Duplicate.find_duplicates()
+            duplicate, = Duplicate.search([
+                    ('party_a', '=', a.id), ('party_b', '=', b.id)])
+
+            Duplicate.merge_parties(a, b)
+            # the replace writes in SQL: read anew, as after its commit
+            Transaction().cache.clear()
+
+            on_party, on_opportunity, done = Activity.browse(
+                [on_party, on_opportunity, done])
+            self.assertEqual(
+                [x.party for x in [on_party, on_opportunity, done]], [a] * 3)
+            self.assertEqual(on_party.resource, a)
+            self.assertEqual(done.resource, a)
+            self.assertEqual(on_opportunity.resource, opportunity)
+            self.assertEqual(
+                Activity.search([('party', '=', a.id)], order=[('id', 'ASC')]),
+                [on_party, on_opportunity, done])
+            self.assertEqual(a.next_activity, on_party)
+            # the merged candidate is closed by the replace itself
+            self.assertEqual(duplicate.state, 'merged')
+
+    @with_transaction()
+    def test_party_replace_duplicates(self):
+        "The host's replace closes the candidates of the replaced party"
+        pool = Pool()
+        Duplicate = pool.get('crm.duplicate')
+        Replace = pool.get('party.replace', type='wizard')
+
+        a = create_party("Acme Trading", email="sales@acme.example")
+        b = create_party("Acme Tradings", email="sales@acme.example")
+        c = create_party("Acme Trading.")
+        Duplicate.find_duplicates()
+        ab, = Duplicate.search([('party_a', '=', a), ('party_b', '=', b)])
+        bc, = Duplicate.search([('party_a', '=', b), ('party_b', '=', c)])
+        Duplicate.dismiss([bc])
+
+        session_id, _, _ = Replace.create()
+        replace = Replace(session_id)
+        replace.ask.source = b
+        replace.ask.destination = a
+        with Transaction().set_context(_skip_warnings=True):
+            replace.transition_replace()
+
+        self.assertEqual(ab.state, 'merged')
+        # a dismissed pair is what the user decided of these two parties
+        self.assertEqual((bc.party_a, bc.party_b, bc.state), (b, c, 'dismissed'))
+        self.assertEqual(
+            [(d.party_a, d.party_b) for d in Duplicate.search([
+                        ('state', '=', 'open')])],
+            [(a, c)])
+
+    @with_transaction()
+    def test_party_erase(self):
+        "Erasing a party clears what the CRM holds of the person"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Attachment = pool.get('ir.attachment')
+        Channel = pool.get('ir.chat.channel')
+        Duplicate = pool.get('crm.duplicate')
+        Erase = pool.get('party.erase', type='wizard')
+        Message = pool.get('ir.chat.message')
+        Opportunity = pool.get('sale.opportunity')
+        Party = pool.get('party.party')
+
+        company = create_company()
+        with set_company(company):
+            leads = []
+            for name, email in [
+                    ("Ann Lee", 'ann@example.com'),
+                    ("Ann Lee", 'ann.lee@example.org')]:
+                with Transaction().set_context(_skip_warnings=True):
+                    leads.append(Opportunity.capture_web_form({
+                                'name': name, 'email': email,
+                                'phone': '+359 2 987 6543',
+                                'message': "Call me on my mobile",
+                                }, '203.0.113.7', company))
+            lead, other_lead = leads
+            ann, other = lead.party, other_lead.party
+            self.assertNotEqual(ann, other)
+            Opportunity.write([lead], {'capture_message_id': '<a.1@x.org>'})
+            Attachment(resource=lead, name='plan.pdf', type='data',
+                data=b'plan').save()
+            activity = create_activity(company, resource=ann,
+                summary="Call Ann", description="About her move",
+                location="12 Rose Street")
+            Activity.done([activity])
+            for record in leads:
+                Message(channel=Channel._get_channel(record),
+                    email='ann@example.com', content="My new address: …",
+                    audience='public').save()
+                Message(channel=Channel._get_channel(record),
+                    user=Transaction().user, content="Ann moved",
+                    audience='internal').save()
+            Duplicate.find_duplicates()
+            duplicate, = Duplicate.search([
+                    ('party_a', '=', ann.id), ('party_b', '=', other.id)])
+            self.assertIn('+35929876543', duplicate.reasons)
+
+            Party.write([ann], {'active': False})
+            session_id, _, _ = Erase.create()
+            erase = Erase(session_id)
+            erase.ask.party = ann
+            erase.transition_erase()
+            # the erase writes in SQL: read anew, as after its commit
+            Transaction().cache.clear()
+
+            lead = Opportunity(lead.id)
+            self.assertEqual(
+                (lead.comment, lead.capture_address, lead.capture_message_id,
+                    lead.description),
+                (None, None, None, None))
+            self.assertEqual(lead.capture_channel, 'web_form')
+            self.assertEqual(
+                Attachment.search([('resource', '=', str(lead))]), [])
+            activity = Activity(activity.id)
+            self.assertEqual(
+                (activity.summary, activity.description, activity.location),
+                ('****', None, None))
+            self.assertEqual(activity.state, 'done')
+            self.assertEqual(
+                sorted((m.content, m.email or '') for m in Message.search([
+                            ('channel.resource', '=', str(lead))])),
+                [('****', ''), ('****', '****')])
+            self.assertIsNone(Duplicate(duplicate.id).reasons)
+            with Transaction().set_context(active_test=False):
+                self.assertEqual(
+                    [m.crm_key for m in Party(ann.id).contact_mechanisms],
+                    [None, None])
+
+            # the other party keeps its own
+            other_lead = Opportunity(other_lead.id)
+            self.assertIn("Call me on my mobile", other_lead.comment)
+            self.assertEqual(other_lead.capture_address, '203.0.113.7')
+            self.assertEqual(
+                sorted(m.content for m in Message.search([
+                            ('channel.resource', '=', str(other_lead))])),
+                ["Ann moved", "My new address: …"])
+            self.assertEqual(
+                sorted(m.crm_key for m in other.contact_mechanisms),
+                ['+35929876543', 'ann.lee@example.org'])
 
     @with_transaction()
     def test_duplicate_merge_refused(self):
