@@ -559,6 +559,7 @@ class CrmCoreTestCase(
         Channel = pool.get('ir.chat.channel')
         Duplicate = pool.get('crm.duplicate')
         Erase = pool.get('party.erase', type='wizard')
+        Follower = pool.get('ir.chat.follower')
         Message = pool.get('ir.chat.message')
         Opportunity = pool.get('sale.opportunity')
         Party = pool.get('party.party')
@@ -592,6 +593,8 @@ class CrmCoreTestCase(
                 Message(channel=Channel._get_channel(record),
                     user=Transaction().user, content="Ann moved",
                     audience='internal').save()
+            Channel.subscribe_email(other_lead, 'Ann@Example.com')
+            Channel.subscribe_email(other_lead, 'ann.lee@example.org')
             Duplicate.find_duplicates()
             duplicate, = Duplicate.search([
                     ('party_a', '=', ann.id), ('party_b', '=', other.id)])
@@ -628,13 +631,20 @@ class CrmCoreTestCase(
                     [m.crm_key for m in Party(ann.id).contact_mechanisms],
                     [None, None])
 
+            # no more e-mail to her from a chat
+            self.assertEqual(
+                [f.email for f in Follower.search([])],
+                ['ann.lee@example.org'])
+
             # the other party keeps its own
             other_lead = Opportunity(other_lead.id)
             self.assertIn("Call me on my mobile", other_lead.comment)
             self.assertEqual(other_lead.capture_address, '203.0.113.7')
             self.assertEqual(
                 sorted(m.content for m in Message.search([
-                            ('channel.resource', '=', str(other_lead))])),
+                            ('channel.resource', '=', str(other_lead)),
+                            ('content', 'not like', '%joined'),
+                            ])),
                 ["Ann moved", "My new address: …"])
             self.assertEqual(
                 sorted(m.crm_key for m in other.contact_mechanisms),
@@ -1142,11 +1152,19 @@ class CrmCoreTestCase(
 
     @with_transaction()
     def test_inbound_email_lead(self):
-        "An e-mail creates a lead; a reply is appended to it"
+        "An e-mail creates a lead; a reply is posted to its chat"
         pool = Pool()
         Attachment = pool.get('ir.attachment')
+        Channel = pool.get('ir.chat.channel')
+        Message = pool.get('ir.chat.message')
         Opportunity = pool.get('sale.opportunity')
         create_company()
+
+        def chat(lead):
+            return [(m.author, m.content, m.audience, m.reference)
+                for m in Message.search([
+                        ('channel.resource', '=', str(lead)),
+                        ], order=[('id', 'ASC')])]
 
         message = EmailMessage()
         message['From'] = "Ann Lee <Ann@Example.com>"
@@ -1178,17 +1196,54 @@ class CrmCoreTestCase(
         reply['Message-ID'] = '<second.2@example.com>'
         reply['In-Reply-To'] = '<answer.9@example.org>'
         reply['References'] = '<first.1@example.com> <answer.9@example.org>'
-        reply.set_content("And 4 tables.")
+        reply.set_content("And 4 tables.\n\n"
+            "On Monday, Sales <sales@example.org> wrote:\n"
+            "> Here is our quote.\n>\n> Regards\n")
+        reply.add_attachment(
+            b'tables', maintype='image', subtype='png',
+            filename='tables.png')
         self.assertEqual(self._inbound_email(reply), lead)
+        lead = Opportunity(lead.id)
+        self.assertEqual(lead.comment, "Could you send a quote?")
+        self.assertEqual(chat(lead), [
+                ('ann@example.com', "And 4 tables.\n\n"
+                    "Attachments (on the lead): tables.png",
+                    'public', '<second.2@example.com>')])
         self.assertEqual(
-            lead.comment, "Could you send a quote?\n\n"
-            "--- ann@example.com: Re: Quote for 20 chairs\nAnd 4 tables.")
+            sorted(a.name for a in Attachment.search([
+                        ('resource', '=', str(lead))])),
+            ['plan.pdf', 'tables.png'])
 
         by_number = EmailMessage()
         by_number['From'] = 'bob@example.com'
         by_number['Subject'] = f"About [{lead.number}]"
         by_number.set_content("Bob here.")
         self.assertEqual(self._inbound_email(by_number), lead)
+        self.assertEqual(chat(lead)[-1][:2], ('bob@example.com', "Bob here."))
+
+        # the answer to an e-mail the chat sent to its follower
+        Channel.subscribe_email(lead, 'ann@example.com')
+        with patch('trytond.ir.chat.send_message_transactional') as send:
+            sent = Channel.post(lead, "Delivery in May?", audience='public')
+        (email_sent,), _ = send.call_args
+        self.assertEqual(email_sent['Bcc'], 'ann@example.com')
+        self.assertEqual(email_sent['Message-ID'], sent.reference)
+        answer = EmailMessage()
+        answer['From'] = 'ann.lee'
+        answer['Subject'] = "Re: Delivery"
+        answer['In-Reply-To'] = sent.reference
+        answer.set_content("Yes, May is fine.\n"
+            "-----Original Message-----\nDelivery in May?")
+        with patch('trytond.ir.chat.send_message_transactional'):
+            self.assertEqual(self._inbound_email(answer), lead)
+        # an address the chat refuses: the system writes who sent it
+        self.assertEqual(chat(lead)[-1][1:3], (
+                'From: ann.lee\n\nYes, May is fine.',
+                'public'))
+        self.assertEqual(
+            Message.search([], order=[('id', 'DESC')], limit=1)[0].user.id,
+            0)
+        self.assertEqual(lead.comment, "Could you send a quote?")
 
         other = EmailMessage()
         other['From'] = 'bob@example.com'
