@@ -84,7 +84,10 @@ class Opportunity(metaclass=PoolMeta):
 
         lead = cls._inbound_email_lead(message)
         if lead:
-            lead._inbound_email_post(message, text, subject, attachments)
+            if not lead._inbound_email_post(
+                    message, text, subject, attachments):
+                # already posted, with its attachments
+                return lead
         else:
             name, address = '', ''
             if headers.get('From'):
@@ -110,7 +113,8 @@ class Opportunity(metaclass=PoolMeta):
         return lead
 
     def _inbound_email_post(self, message, text, subject, attachments):
-        """Post the reply to the chat channel of the lead, from its sender
+        """Post the reply to the chat channel of the lead, from its sender;
+        return the message, or None when the e-mail was already posted
 
         The quoted message is left out; the names of the attachments, kept
         as attachments of the lead, end the message."""
@@ -118,6 +122,17 @@ class Opportunity(metaclass=PoolMeta):
         Channel = pool.get('ir.chat.channel')
         Message = pool.get('ir.chat.message')
         headers = message.get('headers', {})
+        message_id = _MESSAGE_ID.search(str(headers.get('Message-ID', '')))
+        message_id = message_id.group() if message_id else None
+        channel = Channel._get_channel(self)
+        if message_id:
+            # The same e-mail delivered again is posted once
+            posted = Message.search([
+                    ('channel', '=', channel.id),
+                    ('reference', '=', message_id),
+                    ], limit=1)
+            if posted:
+                return
         content = reply_text(Channel._email_content(text)) or text or subject
         lines = [content] if content else []
         sender = normalize_email(message.get('from'))
@@ -138,16 +153,17 @@ class Opportunity(metaclass=PoolMeta):
                     names=', '.join(
                         a.get('filename') or 'attachment'
                         for a in attachments)))
-        message_id = _MESSAGE_ID.search(str(headers.get('Message-ID', '')))
         post = Message(
-            channel=Channel._get_channel(self),
+            channel=channel,
             audience='public',
             content='\n\n'.join(lines) or '-',
-            reference=message_id.group() if message_id else None,
+            reference=message_id,
             **author)
         post.save()
-        Channel.dispatch_message(
-            post, lambda follower: follower == author.get('email'))
+        sender = (author.get('email') or '').lower()
+        Channel.dispatch_message(post,
+            lambda follower: (
+                isinstance(follower, str) and follower.lower() == sender))
         return post
 
     @classmethod

@@ -1203,6 +1203,8 @@ class CrmCoreTestCase(
             b'tables', maintype='image', subtype='png',
             filename='tables.png')
         self.assertEqual(self._inbound_email(reply), lead)
+        # delivered again
+        self.assertEqual(self._inbound_email(reply), lead)
         lead = Opportunity(lead.id)
         self.assertEqual(lead.comment, "Could you send a quote?")
         self.assertEqual(chat(lead), [
