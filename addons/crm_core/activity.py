@@ -681,3 +681,32 @@ class Cron(metaclass=PoolMeta):
         super().__setup__()
         cls.method.selection.append(
             ('crm.activity|notify_due', "Notify Due Activities"))
+
+
+class PartyReplace(metaclass=PoolMeta):
+    __name__ = 'party.replace'
+
+    @classmethod
+    def fields_to_replace(cls):
+        return super().fields_to_replace() + [
+            ('crm.activity', 'party'),
+            ('crm.activity', 'resource'),
+            ]
+
+
+class PartyErase(metaclass=PoolMeta):
+    __name__ = 'party.erase'
+
+    def to_erase(self, party_id):
+        """The texts of the activities with the party: what was said and
+        where it took place; the activities stay, as counts"""
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        return super().to_erase(party_id) + [
+            (Activity, ['OR',
+                    ('party', '=', party_id),
+                    ('resource', '=', f'party.party,{party_id}'),
+                    ], True,
+                ['summary', 'description', 'location', 'outcome'],
+                ['****', None, None, None]),
+            ]

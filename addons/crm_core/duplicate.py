@@ -339,7 +339,8 @@ class Duplicate(ModelSQL, ModelView):
 
         It runs the host's party replace (``party.replace``): the documents
         listed by its ``fields_to_replace`` move; a module adds its own
-        fields there to come along."""
+        fields there to come along. The replace closes the candidates of
+        other (close_replaced)."""
         pool = Pool()
         Replace = pool.get('party.replace', type='wizard')
         Session = pool.get('ir.session.wizard')
@@ -352,13 +353,35 @@ class Duplicate(ModelSQL, ModelView):
         with Transaction().set_context(_skip_warnings=True):
             replace.transition_replace()
         Session.delete([session])
-        # The candidates of the merged party are found again on keep
+
+    @classmethod
+    def close_replaced(cls, source, destination):
+        """Close the candidates of the source replaced by the destination
+
+        The pairs of the two parties become merged; the other open pairs of
+        the source are removed, the next search finds them again on the
+        destination. Dismissed pairs stay: they record what the user decided
+        of those two parties."""
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
+        pair = (
+            ((table.party_a == source.id) & (table.party_b == destination.id))
+            | ((table.party_a == destination.id)
+                & (table.party_b == source.id)))
+        with without_check_access():
+            cls.write(cls.search([
+                        ['OR',
+                            [('party_a', '=', source.id),
+                                ('party_b', '=', destination.id)],
+                            [('party_a', '=', destination.id),
+                                ('party_b', '=', source.id)],
+                            ],
+                        ('state', '!=', 'merged'),
+                        ]), {'state': 'merged'})
         cursor.execute(*table.delete(
                 where=(table.state == 'open')
-                & ((table.party_a == other.id) | (table.party_b == other.id))
-                & ~((table.party_a == keep.id) | (table.party_b == keep.id))))
+                & ((table.party_a == source.id) | (table.party_b == source.id))
+                & ~pair))
 
     @classmethod
     def check_merge(cls, keep, other):
@@ -676,3 +699,38 @@ class MergeStart(ModelView):
         domain=[('id', 'in', [Eval('party_a', -1), Eval('party_b', -1)])],
         help="The party that stays; the other one is deactivated and all "
         "its documents move to this one.")
+
+
+class PartyReplace(metaclass=PoolMeta):
+    __name__ = 'party.replace'
+
+    def transition_replace(self):
+        pool = Pool()
+        Duplicate = pool.get('crm.duplicate')
+        state = super().transition_replace()
+        # crm.duplicate is not in fields_to_replace: a pair names the two
+        # parties compared, moving it would pair the destination with itself
+        Duplicate.close_replaced(self.ask.source, self.ask.destination)
+        return state
+
+
+class PartyErase(metaclass=PoolMeta):
+    __name__ = 'party.erase'
+
+    def to_erase(self, party_id):
+        """The e-mails and phones kept to compare the party: the reasons of
+        its candidates and the keys of its contact mechanisms"""
+        pool = Pool()
+        Duplicate = pool.get('crm.duplicate')
+        ContactMechanism = pool.get('party.contact_mechanism')
+        return super().to_erase(party_id) + [
+            (Duplicate, ['OR',
+                    ('party_a', '=', party_id),
+                    ('party_b', '=', party_id),
+                    ], False,
+                ['reasons'],
+                [None]),
+            (ContactMechanism, [('party', '=', party_id)], False,
+                ['crm_key'],
+                [None]),
+            ]

@@ -11,7 +11,8 @@ from trytond.i18n import gettext
 from trytond.model import Index, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
+from trytond.transaction import (
+    Transaction, inactive_records, without_check_access)
 
 # A pragmatic address check: one @, no spaces or controls, a dotted domain
 EMAIL = re.compile(
@@ -62,7 +63,7 @@ class Opportunity(metaclass=PoolMeta):
             'invisible': Eval('capture_channel') != 'email',
             },
         help="The Message-ID of the e-mail that created the lead; "
-        "replies to it are appended to the lead.")
+        "replies to it go into the chat of the lead.")
 
     @classmethod
     def __setup__(cls):
@@ -197,3 +198,62 @@ class Opportunity(metaclass=PoolMeta):
         "Set the UTM parameters utm_campaign, utm_medium and utm_source"
         pass
 
+
+
+class PartyErase(metaclass=PoolMeta):
+    __name__ = 'party.erase'
+
+    def transition_erase(self):
+        """Stop the chats sending e-mails to the addresses of the parties:
+        their followers by e-mail are removed"""
+        pool = Pool()
+        ContactMechanism = pool.get('party.contact_mechanism')
+        Follower = pool.get('ir.chat.follower')
+        Party = pool.get('party.party')
+        parties = replacing = [self.ask.party]
+        with without_check_access(), inactive_records():
+            while replacing:
+                replacing = Party.search([
+                        ('replaced_by', 'in', [p.id for p in replacing]),
+                        ])
+                parties += replacing
+            emails = {m.value.strip().lower()
+                for m in ContactMechanism.search([
+                        ('party', 'in', [p.id for p in parties]),
+                        ('type', '=', 'email'),
+                        ]) if m.value}
+            if emails:
+                follower = Follower.__table__()
+                cursor = Transaction().connection.cursor()
+                cursor.execute(*follower.select(follower.id,
+                        where=Lower(follower.email).in_(sorted(emails))))
+                Follower.delete(Follower.browse([i for i, in cursor]))
+        return super().transition_erase()
+
+    def to_erase(self, party_id):
+        """What the party's leads and opportunities hold of the person: the
+        comment (the message of the form or the e-mail), the network
+        address and e-mail reference of the capture, the description made
+        from the visitor's name or subject, their attachments and notes, and
+        the conversation of their chat channel"""
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Message = pool.get('ir.chat.message')
+        channel = ('channel.resource.party', '=', party_id, 'sale.opportunity')
+        return super().to_erase(party_id) + [
+            (Opportunity, [('party', '=', party_id)], True,
+                ['comment', 'capture_address', 'capture_message_id'],
+                [None, None, None]),
+            (Opportunity, [
+                    ('party', '=', party_id),
+                    ('capture_channel', '!=', None),
+                    ], False,
+                ['description'],
+                [None]),
+            (Message, [channel, ('email', '!=', None)], False,
+                ['content', 'email'],
+                ['****', '****']),
+            (Message, [channel, ('email', '=', None)], False,
+                ['content'],
+                ['****']),
+            ]

@@ -23,6 +23,8 @@ from trytond.modules.crm_core.exceptions import AssignmentRuleDomainError
 from trytond.modules.crm_core.exceptions import ScoringRuleError
 from trytond.modules.crm_core.routes import FormError, validate_form
 from trytond.modules.crm_core.tests import CrmTestMixin
+from trytond.modules.party.tests import (
+    PartyCheckEraseMixin, PartyCheckReplaceMixin)
 from trytond.protocols.wrappers import HTTPStatus
 from trytond.tests.test_tryton import (
     DB_NAME, ModuleTestCase, RouteTestCase, with_transaction)
@@ -98,11 +100,16 @@ def create_party(name, email=None, phone=None, **values):
     return party
 
 
-class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
+class CrmCoreTestCase(
+        PartyCheckEraseMixin, PartyCheckReplaceMixin, CrmTestMixin,
+        CompanyTestMixin, ModuleTestCase):
     "Test CRM Core module"
     module = 'crm_core'
     extras = [
         'account_invoice', 'stock', 'inbound_email', 'marketing_campaign']
+    # A candidate names the two parties compared: the replace closes it
+    party_fields_not_replaced = {
+        ('crm.duplicate', 'party_a'), ('crm.duplicate', 'party_b')}
 
     @with_transaction()
     def test_team_member_unique(self):
@@ -470,6 +477,179 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
                 [(x.party_a, x.party_b) for x in Duplicate.search(
                         [('state', '=', 'open')])],
                 [(a, c)])
+
+    @with_transaction()
+    def test_duplicate_merge_activities(self):
+        "Merging moves the activities of the merged party"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Duplicate = pool.get('crm.duplicate')
+        Opportunity = pool.get('sale.opportunity')
+
+        company = create_company()
+        with set_company(company):
+            a = create_party("Acme Trading", email="sales@acme.example")
+            b = create_party("Acme Tradings", email="sales@acme.example")
+            opportunity = Opportunity(party=b, description="Fleet")
+            with Transaction().set_context(_skip_warnings=True):
+                opportunity.save()
+            on_party = create_activity(company, resource=b)
+            on_opportunity = create_activity(company, resource=opportunity)
+            done = create_activity(company, resource=b)
+            Activity.done([done])
+            self.assertEqual(
+                [x.party for x in [on_party, on_opportunity, done]], [b] * 3)
+            Duplicate.find_duplicates()
+            duplicate, = Duplicate.search([
+                    ('party_a', '=', a.id), ('party_b', '=', b.id)])
+
+            Duplicate.merge_parties(a, b)
+            # the replace writes in SQL: read anew, as after its commit
+            Transaction().cache.clear()
+
+            on_party, on_opportunity, done = Activity.browse(
+                [on_party, on_opportunity, done])
+            self.assertEqual(
+                [x.party for x in [on_party, on_opportunity, done]], [a] * 3)
+            self.assertEqual(on_party.resource, a)
+            self.assertEqual(done.resource, a)
+            self.assertEqual(on_opportunity.resource, opportunity)
+            self.assertEqual(
+                Activity.search([('party', '=', a.id)], order=[('id', 'ASC')]),
+                [on_party, on_opportunity, done])
+            self.assertEqual(a.next_activity, on_party)
+            # the merged candidate is closed by the replace itself
+            self.assertEqual(duplicate.state, 'merged')
+
+    @with_transaction()
+    def test_party_replace_duplicates(self):
+        "The host's replace closes the candidates of the replaced party"
+        pool = Pool()
+        Duplicate = pool.get('crm.duplicate')
+        Replace = pool.get('party.replace', type='wizard')
+
+        a = create_party("Acme Trading", email="sales@acme.example")
+        b = create_party("Acme Tradings", email="sales@acme.example")
+        c = create_party("Acme Trading.")
+        Duplicate.find_duplicates()
+        ab, = Duplicate.search([('party_a', '=', a), ('party_b', '=', b)])
+        bc, = Duplicate.search([('party_a', '=', b), ('party_b', '=', c)])
+        Duplicate.dismiss([bc])
+
+        session_id, _, _ = Replace.create()
+        replace = Replace(session_id)
+        replace.ask.source = b
+        replace.ask.destination = a
+        with Transaction().set_context(_skip_warnings=True):
+            replace.transition_replace()
+
+        self.assertEqual(ab.state, 'merged')
+        # a dismissed pair is what the user decided of these two parties
+        self.assertEqual((bc.party_a, bc.party_b, bc.state), (b, c, 'dismissed'))
+        self.assertEqual(
+            [(d.party_a, d.party_b) for d in Duplicate.search([
+                        ('state', '=', 'open')])],
+            [(a, c)])
+
+    @with_transaction()
+    def test_party_erase(self):
+        "Erasing a party clears what the CRM holds of the person"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Attachment = pool.get('ir.attachment')
+        Channel = pool.get('ir.chat.channel')
+        Duplicate = pool.get('crm.duplicate')
+        Erase = pool.get('party.erase', type='wizard')
+        Follower = pool.get('ir.chat.follower')
+        Message = pool.get('ir.chat.message')
+        Opportunity = pool.get('sale.opportunity')
+        Party = pool.get('party.party')
+
+        company = create_company()
+        with set_company(company):
+            leads = []
+            for name, email in [
+                    ("Ann Lee", 'ann@example.com'),
+                    ("Ann Lee", 'ann.lee@example.org')]:
+                with Transaction().set_context(_skip_warnings=True):
+                    leads.append(Opportunity.capture_web_form({
+                                'name': name, 'email': email,
+                                'phone': '+359 2 987 6543',
+                                'message': "Call me on my mobile",
+                                }, '203.0.113.7', company))
+            lead, other_lead = leads
+            ann, other = lead.party, other_lead.party
+            self.assertNotEqual(ann, other)
+            Opportunity.write([lead], {'capture_message_id': '<a.1@x.org>'})
+            Attachment(resource=lead, name='plan.pdf', type='data',
+                data=b'plan').save()
+            activity = create_activity(company, resource=ann,
+                summary="Call Ann", description="About her move",
+                location="12 Rose Street")
+            Activity.done([activity])
+            for record in leads:
+                Message(channel=Channel._get_channel(record),
+                    email='ann@example.com', content="My new address: …",
+                    audience='public').save()
+                Message(channel=Channel._get_channel(record),
+                    user=Transaction().user, content="Ann moved",
+                    audience='internal').save()
+            Channel.subscribe_email(other_lead, 'Ann@Example.com')
+            Channel.subscribe_email(other_lead, 'ann.lee@example.org')
+            Duplicate.find_duplicates()
+            duplicate, = Duplicate.search([
+                    ('party_a', '=', ann.id), ('party_b', '=', other.id)])
+            self.assertIn('+35929876543', duplicate.reasons)
+
+            Party.write([ann], {'active': False})
+            session_id, _, _ = Erase.create()
+            erase = Erase(session_id)
+            erase.ask.party = ann
+            erase.transition_erase()
+            # the erase writes in SQL: read anew, as after its commit
+            Transaction().cache.clear()
+
+            lead = Opportunity(lead.id)
+            self.assertEqual(
+                (lead.comment, lead.capture_address, lead.capture_message_id,
+                    lead.description),
+                (None, None, None, None))
+            self.assertEqual(lead.capture_channel, 'web_form')
+            self.assertEqual(
+                Attachment.search([('resource', '=', str(lead))]), [])
+            activity = Activity(activity.id)
+            self.assertEqual(
+                (activity.summary, activity.description, activity.location),
+                ('****', None, None))
+            self.assertEqual(activity.state, 'done')
+            self.assertEqual(
+                sorted((m.content, m.email or '') for m in Message.search([
+                            ('channel.resource', '=', str(lead))])),
+                [('****', ''), ('****', '****')])
+            self.assertIsNone(Duplicate(duplicate.id).reasons)
+            with Transaction().set_context(active_test=False):
+                self.assertEqual(
+                    [m.crm_key for m in Party(ann.id).contact_mechanisms],
+                    [None, None])
+
+            # no more e-mail to her from a chat
+            self.assertEqual(
+                [f.email for f in Follower.search([])],
+                ['ann.lee@example.org'])
+
+            # the other party keeps its own
+            other_lead = Opportunity(other_lead.id)
+            self.assertIn("Call me on my mobile", other_lead.comment)
+            self.assertEqual(other_lead.capture_address, '203.0.113.7')
+            self.assertEqual(
+                sorted(m.content for m in Message.search([
+                            ('channel.resource', '=', str(other_lead)),
+                            ('content', 'not like', '%joined'),
+                            ])),
+                ["Ann moved", "My new address: …"])
+            self.assertEqual(
+                sorted(m.crm_key for m in other.contact_mechanisms),
+                ['+35929876543', 'ann.lee@example.org'])
 
     @with_transaction()
     def test_duplicate_merge_refused(self):
@@ -995,11 +1175,19 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
 
     @with_transaction()
     def test_inbound_email_lead(self):
-        "An e-mail creates a lead; a reply is appended to it"
+        "An e-mail creates a lead; a reply is posted to its chat"
         pool = Pool()
         Attachment = pool.get('ir.attachment')
+        Channel = pool.get('ir.chat.channel')
+        Message = pool.get('ir.chat.message')
         Opportunity = pool.get('sale.opportunity')
         create_company()
+
+        def chat(lead):
+            return [(m.author, m.content, m.audience, m.reference)
+                for m in Message.search([
+                        ('channel.resource', '=', str(lead)),
+                        ], order=[('id', 'ASC')])]
 
         message = EmailMessage()
         message['From'] = "Ann Lee <Ann@Example.com>"
@@ -1031,17 +1219,56 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
         reply['Message-ID'] = '<second.2@example.com>'
         reply['In-Reply-To'] = '<answer.9@example.org>'
         reply['References'] = '<first.1@example.com> <answer.9@example.org>'
-        reply.set_content("And 4 tables.")
+        reply.set_content("And 4 tables.\n\n"
+            "On Monday, Sales <sales@example.org> wrote:\n"
+            "> Here is our quote.\n>\n> Regards\n")
+        reply.add_attachment(
+            b'tables', maintype='image', subtype='png',
+            filename='tables.png')
         self.assertEqual(self._inbound_email(reply), lead)
+        # delivered again
+        self.assertEqual(self._inbound_email(reply), lead)
+        lead = Opportunity(lead.id)
+        self.assertEqual(lead.comment, "Could you send a quote?")
+        self.assertEqual(chat(lead), [
+                ('ann@example.com', "And 4 tables.\n\n"
+                    "Attachments (on the lead): tables.png",
+                    'public', '<second.2@example.com>')])
         self.assertEqual(
-            lead.comment, "Could you send a quote?\n\n"
-            "--- ann@example.com: Re: Quote for 20 chairs\nAnd 4 tables.")
+            sorted(a.name for a in Attachment.search([
+                        ('resource', '=', str(lead))])),
+            ['plan.pdf', 'tables.png'])
 
         by_number = EmailMessage()
         by_number['From'] = 'bob@example.com'
         by_number['Subject'] = f"About [{lead.number}]"
         by_number.set_content("Bob here.")
         self.assertEqual(self._inbound_email(by_number), lead)
+        self.assertEqual(chat(lead)[-1][:2], ('bob@example.com', "Bob here."))
+
+        # the answer to an e-mail the chat sent to its follower
+        Channel.subscribe_email(lead, 'ann@example.com')
+        with patch('trytond.ir.chat.send_message_transactional') as send:
+            sent = Channel.post(lead, "Delivery in May?", audience='public')
+        (email_sent,), _ = send.call_args
+        self.assertEqual(email_sent['Bcc'], 'ann@example.com')
+        self.assertEqual(email_sent['Message-ID'], sent.reference)
+        answer = EmailMessage()
+        answer['From'] = 'ann.lee'
+        answer['Subject'] = "Re: Delivery"
+        answer['In-Reply-To'] = sent.reference
+        answer.set_content("Yes, May is fine.\n"
+            "-----Original Message-----\nDelivery in May?")
+        with patch('trytond.ir.chat.send_message_transactional'):
+            self.assertEqual(self._inbound_email(answer), lead)
+        # an address the chat refuses: the system writes who sent it
+        self.assertEqual(chat(lead)[-1][1:3], (
+                'From: ann.lee\n\nYes, May is fine.',
+                'public'))
+        self.assertEqual(
+            Message.search([], order=[('id', 'DESC')], limit=1)[0].user.id,
+            0)
+        self.assertEqual(lead.comment, "Could you send a quote?")
 
         other = EmailMessage()
         other['From'] = 'bob@example.com'

@@ -4,11 +4,15 @@
 from trytond.model.exceptions import ValidationError
 from trytond.modules.company.tests import CompanyTestMixin
 from trytond.modules.crm_core.tests import CrmTestMixin
+from trytond.modules.party.tests import (
+    PartyCheckEraseMixin, PartyCheckReplaceMixin)
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 
-class CrmMarketingTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
+class CrmMarketingTestCase(
+        PartyCheckEraseMixin, PartyCheckReplaceMixin, CrmTestMixin,
+        CompanyTestMixin, ModuleTestCase):
     "Test CRM Marketing module"
     module = 'crm_marketing'
 

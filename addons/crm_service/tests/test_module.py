@@ -4,11 +4,15 @@
 from trytond.modules.company.tests import (
     CompanyTestMixin, create_company, set_company)
 from trytond.modules.crm_core.tests import CrmTestMixin
+from trytond.modules.party.tests import (
+    PartyCheckEraseMixin, PartyCheckReplaceMixin)
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 
-class CrmServiceTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
+class CrmServiceTestCase(
+        PartyCheckEraseMixin, PartyCheckReplaceMixin, CrmTestMixin,
+        CompanyTestMixin, ModuleTestCase):
     "Test CRM Service module"
     module = 'crm_service'
     extras = ['timesheet']

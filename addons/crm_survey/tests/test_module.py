@@ -6,11 +6,15 @@ import datetime as dt
 from trytond.model.exceptions import DomainValidationError
 from trytond.modules.company.tests import CompanyTestMixin
 from trytond.modules.crm_core.tests import CrmTestMixin
+from trytond.modules.party.tests import (
+    PartyCheckEraseMixin, PartyCheckReplaceMixin)
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 
-class CrmSurveyTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
+class CrmSurveyTestCase(
+        PartyCheckEraseMixin, PartyCheckReplaceMixin, CrmTestMixin,
+        CompanyTestMixin, ModuleTestCase):
     "Test CRM Survey module"
     module = 'crm_survey'
     extras = ['crm_service', 'stock']
