@@ -282,8 +282,9 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
                 probability=0.05, team=team)
             own.save()
 
+            # a lead created for the team starts on its first stage
             opportunity = create_opportunity(company, team=team)
-            self.assertEqual(opportunity.stage, stage('new'))  # state wins
+            self.assertEqual(opportunity.stage, own)
             self.assertEqual(Stage.get_first('lead', team), own)
             self.assertEqual(Stage.get_first('lead'), stage('new'))
 
@@ -1844,6 +1845,110 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
                 self.assertEqual(
                     events(), {e.resource for e in all_events} - {sale})
                 self.assertIn(theirs, Party(customer.id).crm_opportunities)
+
+    @with_transaction()
+    def test_opportunity_pool_rule(self):
+        "Every CRM User sees the pool: leads without team nor salesperson"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+
+        company = create_company()
+        with set_company(company):
+            (_, _, sara), (maria_user, li_user, _), _ = (
+                self._crm_team_users(company))
+            pooled = create_opportunity(company, employee=None)
+            # Sara belongs to no team: her lead stays without team
+            saras = create_opportunity(company, employee=sara)
+            self.assertEqual(saras.team, None)
+            for user in [maria_user, li_user]:
+                with Transaction().set_user(user.id), \
+                        Transaction().set_context(_check_access=True):
+                    self.assertEqual(Opportunity.search([]), [pooled])
+
+    @with_transaction()
+    def test_opportunity_employee_team(self):
+        "A salesperson's lead gets their team when they belong to only one"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Member = pool.get('crm.team.member')
+        cursor = Transaction().connection.cursor()
+
+        company = create_company()
+        with set_company(company):
+            (maria, li, sara), _, (team_a, team_b) = (
+                self._crm_team_users(company))
+            Member(team=team_a, employee=li).save()
+
+            self.assertEqual(
+                create_opportunity(company, employee=maria).team, team_a)
+            self.assertEqual(
+                create_opportunity(company, employee=li).team, None)
+            lead = create_opportunity(company, employee=sara)
+            Opportunity.write([lead], {'employee': maria.id})
+            self.assertEqual(lead.team, team_a)
+            # an explicit team wins
+            self.assertEqual(create_opportunity(
+                    company, employee=maria, team=team_b).team, team_b)
+
+            # memoized for the transaction: no query for a known employee
+            values = {'employee': maria.id, 'company': company.id}
+            self.assertEqual(Opportunity.preprocess_values(
+                    'create', values)['team'], team_a.id)
+            member = Member.__table__()
+            cursor.execute(*member.delete(
+                    where=member.employee == maria.id))
+            self.assertEqual(Opportunity.preprocess_values(
+                    'create', values)['team'], team_a.id)
+            # a change of the teams through the ORM starts it again
+            Member(team=team_b, employee=sara).save()
+            self.assertNotIn(
+                'team', Opportunity.preprocess_values('create', values))
+
+    @with_transaction()
+    def test_opportunity_team_first_stage(self):
+        "A lead created for a team starts on the team's first stage"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Stage = pool.get('crm.stage')
+
+        company = create_company()
+        with set_company(company):
+            (maria, li, _), _, (team_a, team_b) = (
+                self._crm_team_users(company))
+            discovery = Stage(name="Discovery", opportunity_state='lead',
+                sequence=1, probability=0.05, team=team_a)
+            discovery.save()
+
+            explicit = create_opportunity(company, team=team_a)
+            by_employee = create_opportunity(company, employee=maria)
+            with Transaction().set_context(employee=maria.id):
+                by_default = Opportunity(party=explicit.party)
+                by_default.save()
+            # a client sends the default stage of the form with the team
+            sent, = Opportunity.create([{
+                        'party': explicit.party.id, 'team': team_a.id,
+                        'stage': stage('new').id,
+                        'conversion_probability': 0.1}])
+            for lead in [explicit, by_employee, by_default, sent]:
+                self.assertEqual(
+                    (lead.team, lead.stage, lead.conversion_probability),
+                    (team_a, discovery, 0.05))
+                self.assertEqual(
+                    [h.to_stage for h in lead.stage_history], [discovery])
+            other = create_opportunity(company, employee=li)
+            self.assertEqual(other.stage, stage('new'))
+
+            # moved to another team, the lead leaves the stage of the first
+            Opportunity.write([explicit], {'team': team_b.id})
+            self.assertEqual(explicit.stage, stage('new'))
+            self.assertEqual(explicit.conversion_probability, 0.1)
+            self.assertEqual(
+                [(h.from_stage, h.to_stage)
+                    for h in explicit.stage_history],
+                [(discovery, stage('new')), (None, discovery)])
+            Opportunity.write([explicit], {'employee': maria.id})
+            self.assertEqual(
+                (explicit.team, explicit.stage), (team_a, stage('new')))
 
     @with_transaction()
     def test_health_no_data_neutral(self):
