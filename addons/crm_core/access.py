@@ -10,7 +10,7 @@ field getters run without access check: the user's rights apply whatever
 the context, only root (user 0: cron, worker, admin scripts) reads all."""
 from sql import Literal
 
-from trytond.pool import Pool
+from trytond.pool import Pool, PoolMeta
 from trytond.transaction import (
     Transaction, check_access, inactive_records, without_check_access)
 
@@ -140,3 +140,37 @@ def restrict(query, model, id_column, company_column=None):
         query.where = clause if query.where is None else query.where & clause
     return query
 
+
+def check_rules(Model, records, mode):
+    """Raise the host's rule error, which names no record, when the user may
+    not read the records or apply mode (write, delete) to them"""
+    pool = Pool()
+    Rule = pool.get('ir.rule')
+    ids = list(map(int, records))
+    if not ids:
+        return
+    with check_access():
+        Rule.check(Model.__name__, ids, mode='read')
+        if mode in {'write', 'delete'}:
+            Rule.check(Model.__name__, ids, mode=mode)
+
+
+class RuleCheckMixin:
+    """Check the record rules before any other check of the modification, so
+    that no error names a record the user may not read"""
+    __slots__ = ()
+
+    @classmethod
+    def check_modification(cls, mode, records, values=None, external=False):
+        if external and mode in {'write', 'delete'}:
+            check_rules(cls, records, mode)
+        super().check_modification(
+            mode, records, values=values, external=external)
+
+
+class Opportunity(RuleCheckMixin, metaclass=PoolMeta):
+    __name__ = 'sale.opportunity'
+
+
+class Activity(RuleCheckMixin, metaclass=PoolMeta):
+    __name__ = 'crm.activity'

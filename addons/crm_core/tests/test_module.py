@@ -1951,6 +1951,61 @@ class CrmCoreTestCase(CrmTestMixin, CompanyTestMixin, ModuleTestCase):
                 (explicit.team, explicit.stage), (team_a, stage('new')))
 
     @with_transaction()
+    def test_stage_history_access(self):
+        "The stage history follows the access and rules of its opportunity"
+        pool = Pool()
+        History = pool.get('crm.stage.history')
+        User = pool.get('res.user')
+
+        company = create_company()
+        with set_company(company):
+            (maria, li, _), (maria_user, _, _), (team_a, team_b) = (
+                self._crm_team_users(company))
+            mine = create_opportunity(company, employee=maria)
+            create_opportunity(company, employee=li)
+            nobody = User(login='nobody', companies=[company],
+                company=company)
+            nobody.save()
+
+            with Transaction().set_user(nobody.id), \
+                    Transaction().set_context(_check_access=True):
+                with self.assertRaises(AccessError):
+                    History.search([])
+            with Transaction().set_user(maria_user.id), \
+                    Transaction().set_context(_check_access=True):
+                self.assertEqual(
+                    [h.opportunity for h in History.search([])], [mine])
+
+    @with_transaction()
+    def test_modification_error_names_nothing_unreadable(self):
+        "Deleting a lead or activity one may not read names none of them"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Activity = pool.get('crm.activity')
+
+        company = create_company()
+        with set_company(company):
+            (maria, _, _), (_, li_user, _), _ = self._crm_team_users(company)
+            lead = create_opportunity(company, employee=maria,
+                description="Secret deal")
+            call = create_activity(company, employee=maria,
+                summary="Secret call")
+            Activity.done([call])
+
+            with Transaction().set_user(li_user.id), \
+                    Transaction().set_context(_check_access=True):
+                for Model, records, name in [
+                        (Opportunity, [lead], lead.rec_name),
+                        (Activity, [call], call.rec_name)]:
+                    with self.assertRaises(AccessError) as context:
+                        Model.delete(records)
+                    self.assertNotIn(f'"{name}"', str(context.exception))
+                    self.assertNotIn("Secret", str(context.exception))
+                with self.assertRaises(AccessError) as context:
+                    Activity.write([call], {'summary': "Mine"})
+                self.assertNotIn("Secret", str(context.exception))
+
+    @with_transaction()
     def test_health_no_data_neutral(self):
         "A party without history has a neutral health score that says so"
         pool = Pool()
