@@ -19,8 +19,9 @@ from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice, reduce_ids, sqlite_apply_types
 from trytond.transaction import Transaction
 
+from .access import read_domain, restrict
 from .party import NEUTRAL, HealthComponent
-from .timeline import reference, typed
+from .timeline import TimelineSource, reference, typed
 
 POSTED_STATES = ['posted', 'paid']
 
@@ -49,7 +50,8 @@ class Party(metaclass=PoolMeta):
 
     @classmethod
     def _crm_invoice_query(cls, since):
-        "Return the query of (party, date, amount) of the posted invoices"
+        """Return the query of (party, date, amount) of the posted invoices
+        the user may read"""
         pool = Pool()
         Invoice = pool.get('account.invoice')
         invoice = Invoice.__table__()
@@ -59,10 +61,15 @@ class Party(metaclass=PoolMeta):
             & (invoice.company == company))
         if since is not None:
             where &= invoice.invoice_date >= since
-        return invoice.select(
-            invoice.party.as_('party'), invoice.invoice_date.as_('date'),
-            Coalesce(invoice.untaxed_amount_cache, 0).as_('amount'),
-            where=where)
+        return restrict(invoice.select(
+                invoice.party.as_('party'), invoice.invoice_date.as_('date'),
+                Coalesce(invoice.untaxed_amount_cache, 0).as_('amount'),
+                where=where),
+            'account.invoice', invoice.id, invoice.company)
+
+    @classmethod
+    def _crm_purchase_model(cls):
+        return 'account.invoice'
 
     @classmethod
     def _crm_purchase_query(cls, since):
@@ -91,6 +98,8 @@ class Party(metaclass=PoolMeta):
         Date = pool.get('ir.date')
         cursor = Transaction().connection.cursor()
         since = Date.today() - dt.timedelta(days=365)
+        if read_domain('account.invoice') is None:
+            return {n: dict.fromkeys(map(int, parties)) for n in names}
         invoice = cls._crm_invoice_query(None)
         result = {n: defaultdict(Decimal) for n in names}
         for sub_ids in grouped_slice(
@@ -114,7 +123,7 @@ class Party(metaclass=PoolMeta):
     @classmethod
     def _crm_receivables(cls, parties):
         """Return {party id: (lines, open, overdue, overdue since)} of the
-        receivable move lines of the company"""
+        receivable move lines of the company that the user may read"""
         pool = Pool()
         Account = pool.get('account.account')
         AccountType = pool.get('account.account.type')
@@ -135,21 +144,24 @@ class Party(metaclass=PoolMeta):
         result = {}
         for sub_ids in grouped_slice(
                 [p.id for p in parties], backend.MAX_QUERY_PARAMS):
-            query = (line
-                .join(move, condition=line.move == move.id)
-                .join(account, condition=line.account == account.id)
-                .join(account_type, condition=account.type == account_type.id)
-                .select(
-                    line.party.as_('party'),
-                    Count(line.id).as_('lines'),
-                    Sum(line.debit - line.credit, filter_=open_).as_('open'),
-                    Sum(line.debit - line.credit, filter_=overdue).as_(
-                        'overdue'),
-                    Min(maturity, filter_=overdue).as_('since'),
-                    where=reduce_ids(line.party, sub_ids)
-                    & account_type.receivable
-                    & (account.company == company),
-                    group_by=line.party))
+            query = restrict((line
+                    .join(move, condition=line.move == move.id)
+                    .join(account, condition=line.account == account.id)
+                    .join(account_type,
+                        condition=account.type == account_type.id)
+                    .select(
+                        line.party.as_('party'),
+                        Count(line.id).as_('lines'),
+                        Sum(line.debit - line.credit, filter_=open_).as_(
+                            'open'),
+                        Sum(line.debit - line.credit, filter_=overdue).as_(
+                            'overdue'),
+                        Min(maturity, filter_=overdue).as_('since'),
+                        where=reduce_ids(line.party, sub_ids)
+                        & account_type.receivable
+                        & (account.company == company),
+                        group_by=line.party)),
+                'account.move.line', line.id, {'move.company': move.company})
             sqlite_apply_types(
                 query, [None, None, 'NUMERIC', 'NUMERIC', 'DATE'])
             cursor.execute(*query)
@@ -161,6 +173,8 @@ class Party(metaclass=PoolMeta):
 
     @classmethod
     def get_crm_receivable(cls, parties, names):
+        if read_domain('account.move.line') is None:
+            return {n: dict.fromkeys(map(int, parties)) for n in names}
         receivables = cls._crm_receivables(parties)
         result = {n: {} for n in names}
         for party in parties:
@@ -178,6 +192,12 @@ class Party(metaclass=PoolMeta):
     def _crm_health_components(cls, parties):
         components = super()._crm_health_components(parties)
         today = Pool().get('ir.date').today()
+        if read_domain('account.move.line') is None:
+            hidden = cls._crm_health_hidden('payment',
+                gettext('crm_core.msg_health_payment'), 'account.move.line')
+            for party in parties:
+                components[party.id].append(hidden)
+            return components
         receivables = cls._crm_receivables(parties)
         for party in parties:
             components[party.id].append(cls._crm_health_payment(
@@ -239,27 +259,29 @@ class Timeline(metaclass=PoolMeta):
             .join(account, condition=line.account == account.id)
             .join(account_type, condition=account.type == account_type.id))
         return super()._timeline_sources() + [
-            invoice.select(
-                invoice.id, invoice.company, invoice.party,
-                invoice.invoice_date,
-                Case((invoice.total_amount_cache < 0, 'credit_note'),
-                    else_='invoice'),
-                Coalesce(invoice.number, invoice.description),
-                typed(None, 'INTEGER'), invoice.total_amount_cache,
-                reference('account.invoice', invoice),
-                where=(invoice.type == 'out')
-                & invoice.state.in_(POSTED_STATES)),
-            payments.select(
-                line.id, move.company, line.party, move.date,
-                typed('payment', 'VARCHAR'),
-                Coalesce(line.description, move.description, move.number),
-                typed(None, 'INTEGER'), line.credit - line.debit,
-                reference('account.move.line', line),
-                where=account_type.receivable
-                & (line.party != Null)
-                & (line.credit > 0)
-                & (move.state == 'posted')
-                & ~move.id.in_(invoice_move.select(
-                        invoice_move.move,
-                        where=invoice_move.move != Null))),
+            TimelineSource(5, 'account.invoice', invoice.select(
+                    invoice.id, invoice.company, invoice.party,
+                    invoice.invoice_date,
+                    Case((invoice.total_amount_cache < 0, 'credit_note'),
+                        else_='invoice'),
+                    Coalesce(invoice.number, invoice.description),
+                    typed(None, 'INTEGER'), invoice.total_amount_cache,
+                    reference('account.invoice', invoice),
+                    where=(invoice.type == 'out')
+                    & invoice.state.in_(POSTED_STATES))),
+            TimelineSource(6, 'account.move.line', payments.select(
+                    line.id, move.company, line.party, move.date,
+                    typed('payment', 'VARCHAR'),
+                    Coalesce(
+                        line.description, move.description, move.number),
+                    typed(None, 'INTEGER'), line.credit - line.debit,
+                    reference('account.move.line', line),
+                    where=account_type.receivable
+                    & (line.party != Null)
+                    & (line.credit > 0)
+                    & (move.state == 'posted')
+                    & ~move.id.in_(invoice_move.select(
+                            invoice_move.move,
+                            where=invoice_move.move != Null))),
+                {'move.company': move.company}),
             ]

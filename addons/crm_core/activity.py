@@ -18,7 +18,7 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.report import Report
 from trytond.tools import grouped_slice, reduce_ids
-from trytond.transaction import Transaction, without_check_access
+from trytond.transaction import Transaction, check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from .exceptions import ActivityValidationError
@@ -549,11 +549,15 @@ class ActivityMixin:
 
     @classmethod
     def get_next_activity(cls, records, names):
+        "The next activity among the ones the user may read"
+        from .access import read_domain
         pool = Pool()
         Activity = pool.get('crm.activity')
         result = {n: dict.fromkeys(map(int, records)) for n in names}
+        if read_domain('crm.activity') is None:
+            return result
         for sub_records in grouped_slice(records, backend.MAX_QUERY_PARAMS):
-            with without_check_access():
+            with check_access():
                 activities = Activity.search(
                     cls._activity_domain(list(sub_records))
                     + [('state', '=', 'planned')],
@@ -571,11 +575,15 @@ class ActivityMixin:
 
     @classmethod
     def get_activity_overdue(cls, records, name):
+        "Whether an activity the user may read is overdue"
+        from .access import read_domain
         pool = Pool()
         Activity = pool.get('crm.activity')
         result = dict.fromkeys(map(int, records), False)
+        if read_domain('crm.activity') is None:
+            return result
         for sub_records in grouped_slice(records, backend.MAX_QUERY_PARAMS):
-            with without_check_access():
+            with check_access():
                 activities = Activity.search(
                     cls._activity_domain(list(sub_records))
                     + [('overdue', '=', True)])

@@ -107,6 +107,65 @@ class Opportunity(metaclass=PoolMeta):
     def default_priority(cls):
         return '0'
 
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        """A salesperson's lead gets their team when they belong to exactly
+        one; a lead created for a team starts on the team's first stage
+
+        Whatever makes the lead (form, import, e-mail, RPC). On write: when
+        the salesperson changes without a team, and when the team changes
+        while the stage belongs to another team (see stage.py). The look-ups
+        are memoized for the transaction: the import calls it per row."""
+        from .stage import (
+            employee_team, stage_probability, team_stage, writing_records)
+        if mode == 'write':
+            records, writing = writing_records(values)
+        values = super().preprocess_values(mode, values)
+        if mode == 'create':
+            if values.get('employee') and not values.get('team'):
+                team = employee_team(values['employee'],
+                    values.get('company', cls.default_company()))
+                if team is not None:
+                    values['team'] = team
+            if values.get('team'):
+                old = values.get('stage')
+                stage = team_stage(old,
+                    values.get('state') or cls.default_state(),
+                    values['team'])
+                if stage != old:
+                    probability = values.get('conversion_probability')
+                    if probability is None or probability == (
+                            stage_probability(old) if old
+                            else cls.default_conversion_probability()):
+                        values['conversion_probability'] = (
+                            stage_probability(stage))
+                    values['stage'] = stage
+        else:
+            if records and values.get('employee') and 'team' not in values:
+                companies = {r.company.id for r in records}
+                team = (employee_team(values['employee'], companies.pop())
+                    if len(companies) == 1 else None)
+                if team is not None and any(
+                        r.team is None or r.team.id != team
+                        for r in records):
+                    values['team'] = team
+            if records and values.get('team') and 'stage' not in values:
+                stages = {
+                    team_stage(r.stage.id if r.stage else None, r.state,
+                        values['team'], moved=True)
+                    for r in records}
+                if len(stages) == 1:
+                    stage, = stages
+                    if stage is not None and any(
+                            r.stage is None or r.stage.id != stage
+                            for r in records):
+                        values['stage'] = stage
+                        writing['moved'] = True
+                        values.setdefault(
+                            'conversion_probability',
+                            stage_probability(stage))
+        return values
+
     @fields.depends('stage')
     def on_change_stage(self):
         if self.stage:

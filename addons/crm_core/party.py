@@ -16,7 +16,9 @@ from trytond.i18n import gettext
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice, reduce_ids, sqlite_apply_types
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, check_access
+
+from .access import read_domain, restrict
 
 OPEN_OPPORTUNITY_STATES = ['lead', 'opportunity']
 CONFIRMED_SALE_STATES = ['confirmed', 'processing', 'done']
@@ -91,13 +93,18 @@ class Party(metaclass=PoolMeta):
             model, party_field, domain, order = domains[name]
             Model = pool.get(model)
             values = result[name] = {p.id: [] for p in parties}
+            if read_domain(model) is None:
+                continue
             for sub_parties in grouped_slice(
                     parties, backend.MAX_QUERY_PARAMS):
                 sub_ids = [p.id for p in sub_parties]
-                # the ids only: a search of records would read every column
-                cursor.execute(*Model.search(
-                        [(party_field, 'in', sub_ids)] + domain,
-                        order=order, query=True))
+                # the records the user may read (getters run without access
+                # check); the ids only: a search of records would read every
+                # column
+                with check_access():
+                    cursor.execute(*Model.search(
+                            [(party_field, 'in', sub_ids)] + domain,
+                            order=order, query=True))
                 ids = [i for i, in cursor]
                 if len(sub_ids) == 1:
                     values[sub_ids[0]] = ids
@@ -134,10 +141,21 @@ class Party(metaclass=PoolMeta):
         Each module of the suite extends it with its own components; each
         component is computed set-based for all the parties."""
         today = Pool().get('ir.date').today()
+        components = defaultdict(list)
+        if read_domain(cls._crm_purchase_model()) is None:
+            hidden = [
+                cls._crm_health_hidden(name, string, cls._crm_purchase_model())
+                for name, string in [
+                    ('recency', gettext('crm_core.msg_health_recency')),
+                    ('frequency', gettext('crm_core.msg_health_frequency')),
+                    ('monetary', gettext('crm_core.msg_health_monetary')),
+                    ]]
+            for party in parties:
+                components[party.id].extend(hidden)
+            return components
         purchases = cls._crm_purchases(parties, today)
         last_dates = cls._crm_last_purchase_dates(parties)
         reference = cls._crm_reference_revenue(today)
-        components = defaultdict(list)
         for party in parties:
             count, revenue = purchases.get(party.id, (0, Decimal(0)))
             components[party.id].extend([
@@ -146,6 +164,15 @@ class Party(metaclass=PoolMeta):
                     cls._crm_health_monetary(revenue, reference),
                     ])
         return components
+
+    @classmethod
+    def _crm_health_hidden(cls, name, string, model):
+        """The component without score of a user who may not read the
+        records of model it is made of"""
+        Model = Pool().get('ir.model')
+        return HealthComponent(name, string, None,
+            gettext('crm_core.msg_health_no_access',
+                model=Model.get_name(model)))
 
     @classmethod
     def _crm_health_recency(cls, last_date, today):
@@ -195,6 +222,11 @@ class Party(metaclass=PoolMeta):
         return lang.format('%.2f', amount)
 
     @classmethod
+    def _crm_purchase_model(cls):
+        "The model of the purchases of _crm_purchase_query"
+        return 'sale.sale'
+
+    @classmethod
     def _crm_purchase_query(cls, since):
         """Return the query of (party, date, amount) of the purchases since
         the date that make frequency and revenue; account_invoice makes them
@@ -203,7 +235,8 @@ class Party(metaclass=PoolMeta):
 
     @classmethod
     def _crm_sale_query(cls, since):
-        "Return the query of (party, date, amount) of the confirmed sales"
+        """Return the query of (party, date, amount) of the confirmed sales
+        the user may read"""
         pool = Pool()
         Sale = pool.get('sale.sale')
         sale = Sale.__table__()
@@ -212,10 +245,11 @@ class Party(metaclass=PoolMeta):
             & (sale.company == company))
         if since is not None:
             where &= sale.sale_date >= since
-        return sale.select(
-            sale.party.as_('party'), sale.sale_date.as_('date'),
-            Coalesce(sale.untaxed_amount_cache, 0).as_('amount'),
-            where=where)
+        return restrict(sale.select(
+                sale.party.as_('party'), sale.sale_date.as_('date'),
+                Coalesce(sale.untaxed_amount_cache, 0).as_('amount'),
+                where=where),
+            'sale.sale', sale.id, sale.company)
 
     @classmethod
     def _crm_purchases(cls, parties, today):

@@ -10,9 +10,11 @@ from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, fields, sequence_ordered)
 from trytond.model.exceptions import AccessError
-from trytond.pool import Pool
+from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
+
+from .memo import transaction_memo
 
 
 class Stage(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
@@ -159,6 +161,115 @@ class StageHistory(ModelSQL, ModelView):
             entered[opportunity.id] = now
         with without_check_access():
             return cls.create(vlist)
+
+
+class Opportunity(metaclass=PoolMeta):
+    __name__ = 'sale.opportunity'
+
+    @classmethod
+    def on_write(cls, records, values):
+        """Give preprocess_values the records of the write, and record the
+        stage moves it adds"""
+        pool = Pool()
+        History = pool.get('crm.stage.history')
+        callbacks = super().on_write(records, values)
+        if 'stage' in values or not ({'employee', 'team'} & values.keys()):
+            return callbacks
+        before = {r.id: r.stage for r in records}
+        entry = {'moved': False}
+        memo = transaction_memo('crm_core.opportunity.writing')
+        memo['writing'] = (values, records, entry)
+
+        def record_moves():
+            if not entry['moved']:
+                return
+            History.record([
+                    (o, before[o.id], o.stage)
+                    for o in cls.browse(list(before))
+                    if o.stage != before[o.id]])
+        return callbacks + [record_moves]
+
+
+def writing_records(values):
+    """Return the records of the write of values, between on_write and
+    preprocess_values, and the entry where preprocess_values sets 'moved'
+    when it adds the stage (recorded in the history after the write)"""
+    memo = transaction_memo('crm_core.opportunity.writing')
+    writing = memo.pop('writing', None)
+    if writing is None or writing[0] is not values:
+        return None, {}
+    _, records, entry = writing
+    return records, entry
+
+
+def employee_team(employee, company):
+    """Return the id of the only active team of the company the employee
+    belongs to, or None"""
+    pool = Pool()
+    Member = pool.get('crm.team.member')
+    if not employee or company is None:
+        return None
+    memo = transaction_memo(
+        'crm_core.employee_team', ('crm.team', 'crm.team.member'))
+    key = (int(employee), int(company))
+    if key not in memo:
+        with without_check_access():
+            members = Member.search([
+                    ('employee', '=', key[0]),
+                    ('team.active', '=', True),
+                    ('team.company', '=', key[1]),
+                    ])
+        teams = {m.team.id for m in members}
+        memo[key] = teams.pop() if len(teams) == 1 else None
+    return memo[key]
+
+
+def _stage_values(stage):
+    "Return (team id, probability) of the stage id"
+    pool = Pool()
+    Stage = pool.get('crm.stage')
+    memo = transaction_memo('crm_core.stage', ('crm.stage',))
+    if stage not in memo:
+        with without_check_access():
+            record = Stage(stage)
+            memo[stage] = (
+                record.team.id if record.team else None, record.probability)
+    return memo[stage]
+
+
+def stage_probability(stage):
+    "Return the probability of the stage id"
+    return _stage_values(stage)[1] if stage else None
+
+
+def team_stage(stage, state, team, moved=False):
+    """Return the id of the stage of a lead in state for the team
+
+    A new lead (moved False) takes the first stage of the team for the state
+    unless its stage is the team's, or shared while the team has none for the
+    state; when the team changes (moved True), only the stage of another
+    team is replaced."""
+    pool = Pool()
+    Stage = pool.get('crm.stage')
+    if moved and not stage:
+        return stage
+    memo = transaction_memo('crm_core.first_stage', ('crm.stage',))
+    key = (state, team)
+    if key not in memo:
+        with without_check_access():
+            first = Stage.get_first(state, Pool().get('crm.team')(team))
+        memo[key] = first.id if first else None
+    first = memo[key]
+    if not stage:
+        return first
+    stage_team = _stage_values(stage)[0]
+    if stage_team == team:
+        return stage
+    if stage_team is not None:
+        return first
+    if not moved and first and _stage_values(first)[0] == team:
+        return first
+    return stage
 
 
 def _timestamp(value):

@@ -15,7 +15,8 @@ from trytond.pyson import Eval, If
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
-from .timeline import reference, typed
+from .access import read_domain, restrict
+from .timeline import TimelineSource, reference, typed
 
 #: The states of a delivery still to come
 PENDING_STATES = ['draft', 'waiting', 'assigned', 'picked', 'packed']
@@ -57,19 +58,23 @@ class Party(metaclass=PoolMeta):
 
     @classmethod
     def get_crm_late_deliveries(cls, parties, name):
+        "The late deliveries among the shipments the user may read"
         pool = Pool()
         Shipment = pool.get('stock.shipment.out')
         shipment = Shipment.__table__()
         cursor = Transaction().connection.cursor()
+        if read_domain('stock.shipment.out') is None:
+            return {p.id: None for p in parties}
         result = {p.id: 0 for p in parties}
         for sub_ids in grouped_slice(list(result), backend.MAX_QUERY_PARAMS):
-            cursor.execute(*shipment.select(
-                    shipment.customer, Count(shipment.id),
-                    where=reduce_ids(shipment.customer, sub_ids)
-                    & (shipment.company
-                        == Transaction().context.get('company', -1))
-                    & cls._crm_late_clause(shipment),
-                    group_by=shipment.customer))
+            cursor.execute(*restrict(shipment.select(
+                        shipment.customer, Count(shipment.id),
+                        where=reduce_ids(shipment.customer, sub_ids)
+                        & (shipment.company
+                            == Transaction().context.get('company', -1))
+                        & cls._crm_late_clause(shipment),
+                        group_by=shipment.customer),
+                    'stock.shipment.out', shipment.id, shipment.company))
             result.update(cursor)
         return result
 
@@ -94,14 +99,14 @@ class Timeline(metaclass=PoolMeta):
         Shipment = pool.get('stock.shipment.out')
         shipment = Shipment.__table__()
         return super()._timeline_sources() + [
-            shipment.select(
-                shipment.id, shipment.company, shipment.customer,
-                Coalesce(shipment.effective_date, shipment.planned_date),
-                typed('shipment', 'VARCHAR'),
-                Coalesce(shipment.number, shipment.reference),
-                typed(None, 'INTEGER'), typed(None, 'NUMERIC'),
-                reference('stock.shipment.out', shipment),
-                where=shipment.state != 'cancelled'),
+            TimelineSource(7, 'stock.shipment.out', shipment.select(
+                    shipment.id, shipment.company, shipment.customer,
+                    Coalesce(shipment.effective_date, shipment.planned_date),
+                    typed('shipment', 'VARCHAR'),
+                    Coalesce(shipment.number, shipment.reference),
+                    typed(None, 'INTEGER'), typed(None, 'NUMERIC'),
+                    reference('stock.shipment.out', shipment),
+                    where=shipment.state != 'cancelled')),
             ]
 
 

@@ -23,6 +23,7 @@ from trytond.modules.crm_core.exceptions import AssignmentRuleDomainError
 from trytond.modules.crm_core.exceptions import ScoringRuleError
 from trytond.modules.crm_core.routes import FormError, validate_form
 from trytond.modules.crm_core.tests import CrmTestMixin
+from trytond.modules.crm_core.timeline import COLUMNS, SOURCES
 from trytond.modules.party.tests import (
     PartyCheckEraseMixin, PartyCheckReplaceMixin)
 from trytond.protocols.wrappers import HTTPStatus
@@ -35,11 +36,13 @@ def create_opportunity(company, **values):
     pool = Pool()
     Opportunity = pool.get('sale.opportunity')
     Party = pool.get('party.party')
-    employee = create_employee(company)
-    party = Party(name="Customer")
-    party.save()
-    opportunity = Opportunity(
-        party=party, employee=employee, amount=Decimal('1000'), **values)
+    if 'employee' not in values:
+        values['employee'] = create_employee(company)
+    if 'party' not in values:
+        values['party'] = Party(name="Customer")
+        values['party'].save()
+    values.setdefault('amount', Decimal('1000'))
+    opportunity = Opportunity(**values)
     opportunity.save()
     return opportunity
 
@@ -287,8 +290,9 @@ class CrmCoreTestCase(
                 probability=0.05, team=team)
             own.save()
 
+            # a lead created for the team starts on its first stage
             opportunity = create_opportunity(company, team=team)
-            self.assertEqual(opportunity.stage, stage('new'))  # state wins
+            self.assertEqual(opportunity.stage, own)
             self.assertEqual(Stage.get_first('lead', team), own)
             self.assertEqual(Stage.get_first('lead'), stage('new'))
 
@@ -1910,6 +1914,346 @@ class CrmCoreTestCase(
                     if e.party == party])
             self.assertEqual(
                 [e.id for e in party.crm_timeline], [e.id for e in events])
+
+    @with_transaction()
+    def test_timeline_sources_run(self):
+        "Every registered timeline source runs, with its columns and types"
+        pool = Pool()
+        Timeline = pool.get('crm.timeline')
+        Sale = pool.get('sale.sale')
+        Shipment = pool.get('stock.shipment.out')
+        Location = pool.get('stock.location')
+        Address = pool.get('party.address')
+        Opportunity = pool.get('sale.opportunity')
+        cursor = Transaction().connection.cursor()
+
+        sources = Timeline._timeline_sources()
+        keys = [s.key for s in sources]
+        self.assertEqual(len(set(keys)), len(keys))
+        self.assertTrue(all(0 < k < SOURCES for k in keys))
+        # the extras of crm_core are activated: their sources are there
+        self.assertEqual(
+            {s.model for s in sources}, {
+                'crm.activity', 'sale.opportunity', 'sale.sale',
+                'account.invoice', 'account.move.line',
+                'stock.shipment.out'})
+
+        company = create_company()
+        with set_company(company):
+            opportunity = create_opportunity(company, description="Deal")
+            party = opportunity.party
+            Address(party=party).save()
+            create_activity(company, party=party)
+            lost = create_opportunity(company, party=party,
+                lost_cause=module_record(
+                    'crm.lost_reason', 'lost_reason_no_budget'))
+            Opportunity.lost([lost])
+            Sale(party=party, description="Order").save()
+            warehouse, = Location.search([('type', '=', 'warehouse')])
+            shipment = Shipment(customer=party, warehouse=warehouse,
+                delivery_address=party.addresses[0])
+            shipment.on_change_warehouse()
+            shipment.save()
+
+            kinds = dict(Timeline.fields_get(['kind'])['kind']['selection'])
+            for source, query in zip(
+                    sources, Timeline._timeline_queries()):
+                cursor.execute(*query)
+                self.assertEqual(
+                    [d[0] for d in cursor.description], COLUMNS,
+                    msg=source.model)
+                ids = [r[0] for r in cursor]
+                if source.model not in {
+                        'account.invoice', 'account.move.line'}:
+                    self.assertTrue(ids, msg=source.model)
+                for event in Timeline.browse(ids):
+                    self.assertEqual(event.id % SOURCES, source.key)
+                    self.assertEqual(event.resource.__name__, source.model)
+                    self.assertEqual(event.resource.id, event.id // SOURCES)
+                    self.assertEqual(event.company, company)
+                    self.assertEqual(event.party, party)
+                    self.assertIsInstance(
+                        event.date, (dt.date, type(None)))
+                    self.assertIn(event.kind, kinds)
+                    self.assertIsInstance(event.summary, (str, type(None)))
+                    self.assertIsInstance(
+                        event.amount, (Decimal, type(None)))
+                    if event.employee:
+                        self.assertEqual(
+                            event.employee.__name__, 'company.employee')
+
+    @with_transaction()
+    def test_timeline_ids_stable(self):
+        "The id of an event is its record id × 100 + the key of its source"
+        pool = Pool()
+        Timeline = pool.get('crm.timeline')
+
+        company = create_company()
+        with set_company(company):
+            opportunity = create_opportunity(company)
+            activity = create_activity(company, party=opportunity.party)
+            events = {e.resource: e.id for e in Timeline.search([
+                        ('party', '=', opportunity.party.id)])}
+            self.assertEqual(events, {
+                    opportunity: opportunity.id * SOURCES + 2,
+                    activity: activity.id * SOURCES + 1,
+                    })
+
+    def _crm_team_users(self, company):
+        """Return the employees, the users (CRM User) of teams A and B and a
+        CRM Manager, and the two teams"""
+        pool = Pool()
+        Team = pool.get('crm.team')
+        User = pool.get('res.user')
+        maria, li, sara = [
+            create_employee(company, n) for n in ["Maria", "Li", "Sara"]]
+        team_a = Team(name="Team A", members=[{'employee': maria}])
+        team_a.save()
+        team_b = Team(name="Team B", members=[{'employee': li}])
+        team_b.save()
+        users = []
+        for login, employee, group_name in [
+                ('maria', maria, 'group_crm'), ('li', li, 'group_crm'),
+                ('sara', sara, 'group_crm_manager')]:
+            user = User(login=login, companies=[company], company=company,
+                employees=[employee], employee=employee,
+                groups=[group(group_name)])
+            user.save()
+            users.append(user)
+        return (maria, li, sara), users, (team_a, team_b)
+
+    @with_transaction()
+    def test_timeline_record_rules(self):
+        "The timeline and the CRM tab show only the records the user may read"
+        pool = Pool()
+        Timeline = pool.get('crm.timeline')
+        Party = pool.get('party.party')
+        Sale = pool.get('sale.sale')
+        ModelData = pool.get('ir.model.data')
+        Group = pool.get('res.group')
+        User = pool.get('res.user')
+
+        company = create_company()
+        with set_company(company):
+            (maria, li, _), (maria_user, _, sara_user), (team_a, team_b) = (
+                self._crm_team_users(company))
+            customer = create_party("Customer")
+            mine = create_opportunity(company, party=customer,
+                employee=maria, team=team_a, description="Mine")
+            theirs = create_opportunity(company, party=customer,
+                employee=li, team=team_b, description="Theirs",
+                amount=Decimal('99999'))
+            my_call = create_activity(company, party=customer, employee=maria)
+            their_call = create_activity(company, party=customer,
+                employee=li,
+                planned_date=dt.datetime.now() + dt.timedelta(hours=1))
+            self.assertEqual(customer.next_activity, their_call)
+            sale = Sale(party=customer, description="Order")
+            sale.save()
+            all_events = Timeline.search([('party', '=', customer.id)])
+            self.assertEqual(len(all_events), 5)
+
+            def events():
+                with Transaction().set_context(_check_access=True):
+                    return {e.resource for e in Timeline.search([
+                                ('party', '=', customer.id)])}
+
+            def tab():
+                party = Party(customer.id)
+                return (
+                    {e.resource for e in party.crm_timeline},
+                    list(party.crm_opportunities), list(party.crm_sales),
+                    party.crm_revenue, party.crm_overdue,
+                    party.crm_late_deliveries, party.health_score,
+                    party.health_components)
+
+            with Transaction().set_user(maria_user.id):
+                self.assertEqual(events(), {mine, my_call})
+                timeline, opportunities, sales, revenue, overdue, late, \
+                    score, components = tab()
+                self.assertEqual(timeline, {mine, my_call})
+                self.assertEqual(opportunities, [mine])
+                self.assertEqual(sales, [])
+                self.assertEqual((revenue, overdue, late), (None,) * 3)
+                self.assertEqual(score, None)
+                self.assertIn("not shown", components)
+                self.assertNotIn("99", components)
+                self.assertEqual(Party(customer.id).next_activity, my_call)
+
+            # with the Sales group, Maria sees the sales
+            seller = User(login='maria_sales', companies=[company],
+                company=company, employees=[maria], employee=maria,
+                groups=[group('group_crm'),
+                    Group(ModelData.get_id('sale', 'group_sale'))])
+            seller.save()
+            with Transaction().set_user(seller.id):
+                self.assertEqual(events(), {mine, my_call, sale})
+                self.assertEqual(list(Party(customer.id).crm_sales), [sale])
+
+            # the CRM Manager sees every lead and activity, not the sales
+            with Transaction().set_user(sara_user.id):
+                self.assertEqual(
+                    events(), {e.resource for e in all_events} - {sale})
+                self.assertIn(theirs, Party(customer.id).crm_opportunities)
+
+    @with_transaction()
+    def test_opportunity_pool_rule(self):
+        "Every CRM User sees the pool: leads without team nor salesperson"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+
+        company = create_company()
+        with set_company(company):
+            (_, _, sara), (maria_user, li_user, _), _ = (
+                self._crm_team_users(company))
+            pooled = create_opportunity(company, employee=None)
+            # Sara belongs to no team: her lead stays without team
+            saras = create_opportunity(company, employee=sara)
+            self.assertEqual(saras.team, None)
+            for user in [maria_user, li_user]:
+                with Transaction().set_user(user.id), \
+                        Transaction().set_context(_check_access=True):
+                    self.assertEqual(Opportunity.search([]), [pooled])
+
+    @with_transaction()
+    def test_opportunity_employee_team(self):
+        "A salesperson's lead gets their team when they belong to only one"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Member = pool.get('crm.team.member')
+        cursor = Transaction().connection.cursor()
+
+        company = create_company()
+        with set_company(company):
+            (maria, li, sara), _, (team_a, team_b) = (
+                self._crm_team_users(company))
+            Member(team=team_a, employee=li).save()
+
+            self.assertEqual(
+                create_opportunity(company, employee=maria).team, team_a)
+            self.assertEqual(
+                create_opportunity(company, employee=li).team, None)
+            lead = create_opportunity(company, employee=sara)
+            Opportunity.write([lead], {'employee': maria.id})
+            self.assertEqual(lead.team, team_a)
+            # an explicit team wins
+            self.assertEqual(create_opportunity(
+                    company, employee=maria, team=team_b).team, team_b)
+
+            # memoized for the transaction: no query for a known employee
+            values = {'employee': maria.id, 'company': company.id}
+            self.assertEqual(Opportunity.preprocess_values(
+                    'create', values)['team'], team_a.id)
+            member = Member.__table__()
+            cursor.execute(*member.delete(
+                    where=member.employee == maria.id))
+            self.assertEqual(Opportunity.preprocess_values(
+                    'create', values)['team'], team_a.id)
+            # a change of the teams through the ORM starts it again
+            Member(team=team_b, employee=sara).save()
+            self.assertNotIn(
+                'team', Opportunity.preprocess_values('create', values))
+
+    @with_transaction()
+    def test_opportunity_team_first_stage(self):
+        "A lead created for a team starts on the team's first stage"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Stage = pool.get('crm.stage')
+
+        company = create_company()
+        with set_company(company):
+            (maria, li, _), _, (team_a, team_b) = (
+                self._crm_team_users(company))
+            discovery = Stage(name="Discovery", opportunity_state='lead',
+                sequence=1, probability=0.05, team=team_a)
+            discovery.save()
+
+            explicit = create_opportunity(company, team=team_a)
+            by_employee = create_opportunity(company, employee=maria)
+            with Transaction().set_context(employee=maria.id):
+                by_default = Opportunity(party=explicit.party)
+                by_default.save()
+            # a client sends the default stage of the form with the team
+            sent, = Opportunity.create([{
+                        'party': explicit.party.id, 'team': team_a.id,
+                        'stage': stage('new').id,
+                        'conversion_probability': 0.1}])
+            for lead in [explicit, by_employee, by_default, sent]:
+                self.assertEqual(
+                    (lead.team, lead.stage, lead.conversion_probability),
+                    (team_a, discovery, 0.05))
+                self.assertEqual(
+                    [h.to_stage for h in lead.stage_history], [discovery])
+            other = create_opportunity(company, employee=li)
+            self.assertEqual(other.stage, stage('new'))
+
+            # moved to another team, the lead leaves the stage of the first
+            Opportunity.write([explicit], {'team': team_b.id})
+            self.assertEqual(explicit.stage, stage('new'))
+            self.assertEqual(explicit.conversion_probability, 0.1)
+            self.assertEqual(
+                [(h.from_stage, h.to_stage)
+                    for h in explicit.stage_history],
+                [(discovery, stage('new')), (None, discovery)])
+            Opportunity.write([explicit], {'employee': maria.id})
+            self.assertEqual(
+                (explicit.team, explicit.stage), (team_a, stage('new')))
+
+    @with_transaction()
+    def test_stage_history_access(self):
+        "The stage history follows the access and rules of its opportunity"
+        pool = Pool()
+        History = pool.get('crm.stage.history')
+        User = pool.get('res.user')
+
+        company = create_company()
+        with set_company(company):
+            (maria, li, _), (maria_user, _, _), (team_a, team_b) = (
+                self._crm_team_users(company))
+            mine = create_opportunity(company, employee=maria)
+            create_opportunity(company, employee=li)
+            nobody = User(login='nobody', companies=[company],
+                company=company)
+            nobody.save()
+
+            with Transaction().set_user(nobody.id), \
+                    Transaction().set_context(_check_access=True):
+                with self.assertRaises(AccessError):
+                    History.search([])
+            with Transaction().set_user(maria_user.id), \
+                    Transaction().set_context(_check_access=True):
+                self.assertEqual(
+                    [h.opportunity for h in History.search([])], [mine])
+
+    @with_transaction()
+    def test_modification_error_names_nothing_unreadable(self):
+        "Deleting a lead or activity one may not read names none of them"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Activity = pool.get('crm.activity')
+
+        company = create_company()
+        with set_company(company):
+            (maria, _, _), (_, li_user, _), _ = self._crm_team_users(company)
+            lead = create_opportunity(company, employee=maria,
+                description="Secret deal")
+            call = create_activity(company, employee=maria,
+                summary="Secret call")
+            Activity.done([call])
+
+            with Transaction().set_user(li_user.id), \
+                    Transaction().set_context(_check_access=True):
+                for Model, records, name in [
+                        (Opportunity, [lead], lead.rec_name),
+                        (Activity, [call], call.rec_name)]:
+                    with self.assertRaises(AccessError) as context:
+                        Model.delete(records)
+                    self.assertNotIn(f'"{name}"', str(context.exception))
+                    self.assertNotIn("Secret", str(context.exception))
+                with self.assertRaises(AccessError) as context:
+                    Activity.write([call], {'summary': "Mine"})
+                self.assertNotIn("Secret", str(context.exception))
 
     @with_transaction()
     def test_health_no_data_neutral(self):
