@@ -29,8 +29,18 @@ export TRYTOND_CONFIG=$top/var/trytond.conf
 export TRYTOND_WEB__LISTEN=${TRYTOND_WEB__LISTEN:-localhost:$PORT}
 uri=${TRYTOND_DATABASE__URI:-sqlite://}
 bin=$top/.venv/bin
+if [[ $uri == postgresql* ]]; then
+    # Cache invalidations by NOTIFY on the transaction's own connection
+    # (the README's Production section)
+    export TRYTOND_CACHE__CLEAN_TIMEOUT=${TRYTOND_CACHE__CLEAN_TIMEOUT:-0}
+fi
 
-passfile=$(mktemp)
+# trytond-admin reads the admin password from the file named by
+# TRYTONPASSFILE; only it does (the demo data takes CRM_ADMIN_PASSWORD from the
+# environment). The file is private to the user, removed as soon as
+# trytond-admin is done, and by the trap if the script stops before: the
+# final `exec` replaces the shell, and its traps with it.
+passfile=$(umask 077 && mktemp)
 trap 'rm -f "$passfile"' EXIT
 printf '%s\n' "$PASSWORD" > "$passfile"
 export TRYTONPASSFILE=$passfile
@@ -50,6 +60,9 @@ else
     "$bin/trytond-admin" -d "$DB" -u $MODULES --activate-dependencies \
         --email "admin@example.com"
 fi
+rm -f "$passfile"
+unset TRYTONPASSFILE
+trap - EXIT
 
 "$bin/python" tools/demo_data.py -c "$TRYTOND_CONFIG" -d "$DB"
 

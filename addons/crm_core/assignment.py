@@ -1,11 +1,17 @@
 # This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
-"""Automatic assignment of new leads to a team and a salesperson"""
-import datetime as dt
-from collections import defaultdict
+"""Automatic assignment of new leads to a team and a salesperson
 
-from sql.aggregate import Count
+Lock-free: the transaction of a new lead locks nothing and writes no shared
+row; the round-robin turns come from counters that concurrent transactions
+share without waiting (AssignmentTurnMixin: database sequences on
+PostgreSQL)."""
+import functools
+import math
+from collections import Counter, defaultdict
+
+from sql.aggregate import Count, Max
 
 from trytond import backend
 from trytond.i18n import gettext
@@ -19,13 +25,35 @@ from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from .exceptions import AssignmentRuleDomainError
 from .opportunity import LeadDomainMixin
+from .team import AssignmentTurnMixin
 
 OPEN_STATES = ('lead', 'opportunity')
+MAX_WEIGHT = 1000
+
+
+@functools.lru_cache(maxsize=256)
+def weighted_order(weights):
+    """Return the indexes of weights in smooth weighted round-robin order
+
+    One period: each index i appears weights[i] / gcd times, spread evenly
+    (2, 1 gives 0 1 0)."""
+    gcd = functools.reduce(math.gcd, weights)
+    weights = [w // gcd for w in weights]
+    total = sum(weights)
+    current = [0] * len(weights)
+    order = []
+    for _ in range(total):
+        for i, weight in enumerate(weights):
+            current[i] += weight
+        chosen = max(range(len(weights)), key=lambda i: (current[i], -i))
+        current[chosen] -= total
+        order.append(chosen)
+    return tuple(order)
 
 
 class Rule(
-        LeadDomainMixin, DeactivableMixin, sequence_ordered(), ModelSQL,
-        ModelView):
+        AssignmentTurnMixin, LeadDomainMixin, DeactivableMixin,
+        sequence_ordered(), ModelSQL, ModelView):
     """Routes the new leads that match its domain to its team; the sequence
     gives the priority and the weight shares the leads among the matching
     rules of the same sequence."""
@@ -43,12 +71,12 @@ class Rule(
         "empty brackets match every lead.")
     weight = fields.Integer(
         "Weight", required=True,
-        domain=[('weight', '>', 0)],
+        domain=[
+            ('weight', '>', 0),
+            ('weight', '<=', MAX_WEIGHT),
+            ],
         help="The share of the leads the rule receives among the matching "
-        "rules of the same sequence.")
-    current_weight = fields.Integer(
-        "Current Weight", readonly=True,
-        help="The counter of the smooth weighted round-robin.")
+        "rules of the same sequence (1 to 1000).")
 
     @classmethod
     def __setup__(cls):
@@ -64,40 +92,33 @@ class Rule(
         return 1
 
     @classmethod
-    def default_current_weight(cls):
-        return 0
-
-    @classmethod
-    def copy(cls, rules, default=None):
-        default = default.copy() if default is not None else {}
-        default.setdefault('current_weight', 0)
-        return super().copy(rules, default=default)
-
-    @classmethod
     def _domain_error(cls, rule, exception):
         return AssignmentRuleDomainError(
             gettext('crm_core.msg_assignment_rule_invalid_domain',
                 rule=rule.rec_name, exception=exception))
 
     @classmethod
-    def choose(cls, rules, counters):
-        """Return the rule that receives the next lead among the matching
-        rules and update the counters {rule: current weight}
-
-        The lowest sequence wins; the rules of that sequence share the leads
-        by smooth weighted round-robin, which spreads them evenly."""
+    def group(cls, rules):
+        """Return the rules that share the leads among the matching rules:
+        those of the lowest sequence, in order; the turns of the group are
+        those of its first rule"""
         def sequence(rule):
             return rule.sequence if rule.sequence is not None else 2 ** 31
         first = min(map(sequence, rules))
-        rules = [r for r in rules if sequence(r) == first]
+        return sorted(
+            (r for r in rules if sequence(r) == first),
+            key=lambda r: r.id)
+
+    @classmethod
+    def choose(cls, rules, turn=0):
+        """Return the rule of the group that receives the lead of the turn
+
+        The rules of a group share the leads by smooth weighted round-robin,
+        which spreads them evenly: the turn indexes its order."""
         if len(rules) == 1:
             return rules[0]
-        total = sum(r.weight for r in rules)
-        for rule in rules:
-            counters[rule] += rule.weight
-        chosen = max(rules, key=lambda r: (counters[r], -rules.index(r)))
-        counters[chosen] -= total
-        return chosen
+        order = weighted_order(tuple(r.weight for r in rules))
+        return rules[order[turn % len(order)]]
 
 
 class Member(metaclass=PoolMeta):
@@ -105,10 +126,11 @@ class Member(metaclass=PoolMeta):
 
     absences = fields.One2Many(
         'crm.team.member.absence', 'member', "Absences")
-    last_assignment = fields.Timestamp(
-        "Last Assignment", readonly=True,
-        help="When the member last received a lead; the round-robin gives "
-        "the next lead to the member who waited the longest.")
+    last_assignment = fields.Function(
+        fields.Timestamp("Last Assignment",
+            help="When the last lead of the team that the member has "
+            "was created."),
+        'get_last_assignment')
     open_leads = fields.Function(
         fields.Integer("Open Leads",
             help="The leads and opportunities assigned to the employee "
@@ -116,10 +138,22 @@ class Member(metaclass=PoolMeta):
         'get_open_leads')
 
     @classmethod
-    def copy(cls, members, default=None):
-        default = default.copy() if default is not None else {}
-        default.setdefault('last_assignment', None)
-        return super().copy(members, default=default)
+    def get_last_assignment(cls, members, name):
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        table = Opportunity.__table__()
+        cursor = Transaction().connection.cursor()
+        last = {}
+        for sub_members in grouped_slice(members, backend.MAX_QUERY_PARAMS):
+            sub_members = list(sub_members)
+            cursor.execute(*table.select(
+                    table.team, table.employee, Max(table.create_date),
+                    where=reduce_ids(
+                        table.employee, [m.employee.id for m in sub_members])
+                    & reduce_ids(table.team, [m.team.id for m in sub_members]),
+                    group_by=[table.team, table.employee]))
+            last.update(((t, e), d) for t, e, d in cursor)
+        return {m.id: last.get((m.team.id, m.employee.id)) for m in members}
 
     @classmethod
     def get_open_leads(cls, members, name):
@@ -241,9 +275,18 @@ class Opportunity(metaclass=PoolMeta):
         """Assign the open leads to a team and a salesperson by the rules
 
         Only the leads without salesperson unless force. The automatic
-        assignment leaves alone the companies without any active rule."""
+        assignment leaves alone the companies without any active rule.
+
+        Nothing is locked and no shared row is written, so that concurrent
+        transactions (a burst of web form posts) never wait for each other
+        nor conflict: the turns come from the counters of the rules and the
+        teams (take_turns). Among the members available for a lead, ordered
+        by id, the one at the team's turn modulo their number gets it: while
+        the available members stay the same, their counts differ by at most
+        one."""
         pool = Pool()
         Rule = pool.get('crm.assignment.rule')
+        Team = pool.get('crm.team')
         Member = pool.get('crm.team.member')
         Stage = pool.get('crm.stage')
         Date = pool.get('ir.date')
@@ -256,8 +299,6 @@ class Opportunity(metaclass=PoolMeta):
         for lead in leads:
             by_company[lead.company].append(lead)
 
-        now = dt.datetime.now()
-        turn = 0
         to_write = defaultdict(list)
         with without_check_access():
             for company, leads in by_company.items():
@@ -269,9 +310,6 @@ class Opportunity(metaclass=PoolMeta):
                         ])
                 if not rules and auto:
                     continue
-                if rules:
-                    # Serialize the round-robin counters
-                    Rule.lock(rules)
                 matches = {}
                 for rule in rules:
                     matches[rule] = set()
@@ -281,7 +319,24 @@ class Opportunity(metaclass=PoolMeta):
                                         ('id', 'in', list(map(int, sub_leads))),
                                         rule.get_domain(),
                                         ], order=[])))
-                counters = {r: r.current_weight or 0 for r in rules}
+                leads = sorted(leads, key=lambda l: l.id)
+
+                # The rule of each lead, by the turns of the groups
+                groups = {}
+                for lead in leads:
+                    matched = [r for r in rules if lead.id in matches[r]]
+                    if matched:
+                        groups[lead] = Rule.group(matched)
+                rule_turns = {r: iter(t) for r, t in Rule.take_turns(Counter(
+                            g[0] for g in groups.values() if len(g) > 1)
+                        ).items()}
+                chosen_rules = {
+                    lead: Rule.choose(
+                        group, next(rule_turns[group[0]])
+                        if len(group) > 1 else 0)
+                    for lead, group in groups.items()}
+                team_turns = {t: iter(n) for t, n in Team.take_turns(Counter(
+                            r.team for r in chosen_rules.values())).items()}
 
                 members = Member.search([
                         ('team', 'in', list({r.team.id for r in rules})),
@@ -292,22 +347,23 @@ class Opportunity(metaclass=PoolMeta):
                     team_members[member.team].append(member)
                 employees = {m.employee for m in members}
                 open_leads = cls.count_open_leads(employees)
-                last = {m: m.last_assignment for m in members}
                 with Transaction().set_context(date=today):
                     active = {e: e.active for e in employees}
                 with Transaction().set_context(company=company.id):
                     unlimited = gettext('crm_core.msg_assignment_unlimited')
 
-                for lead in sorted(leads, key=lambda l: l.id):
-                    matched = [r for r in rules if lead.id in matches[r]]
+                for lead in leads:
                     values = {}
-                    if not matched:
+                    if lead not in chosen_rules:
                         values['assignment_note'] = gettext(
                             'crm_core.msg_assignment_no_rule')
                         to_write[tuple(sorted(values.items()))].append(lead)
                         continue
-                    rule = Rule.choose(matched, counters)
+                    rule = chosen_rules[lead]
                     team = rule.team
+                    # Taken for every lead routed to the team, so that the
+                    # turns taken in one transaction are as many as planned
+                    turn = next(team_turns[team])
                     if lead.employee:
                         # A reassigned lead does not count against the
                         # capacity of its current salesperson
@@ -345,15 +401,13 @@ class Opportunity(metaclass=PoolMeta):
                         else:
                             eligible.append(member)
                     if eligible:
-                        chosen = min(eligible, key=lambda m: (
-                                last[m] or dt.datetime.min, m.id))
+                        chosen = eligible[turn % len(eligible)]
                         employee = chosen.employee
                         lines.insert(1, gettext(
                                 'crm_core.msg_assignment_chosen',
                                 member=chosen.rec_name,
-                                last=(last[chosen].replace(microsecond=0)
-                                    if last[chosen] else gettext(
-                                        'crm_core.msg_assignment_never')),
+                                turn=turn + 1,
+                                available=len(eligible),
                                 count=open_leads.get(employee.id, 0),
                                 capacity=(chosen.capacity
                                     if chosen.capacity is not None
@@ -361,8 +415,6 @@ class Opportunity(metaclass=PoolMeta):
                         values['employee'] = employee.id
                         open_leads[employee.id] = (
                             open_leads.get(employee.id, 0) + 1)
-                        turn += 1
-                        last[chosen] = now + dt.timedelta(microseconds=turn)
                     elif lead.employee:
                         lines.insert(1, gettext(
                                 'crm_core.msg_assignment_nobody_kept',
@@ -376,21 +428,6 @@ class Opportunity(metaclass=PoolMeta):
                                 team=team.rec_name))
                     values['assignment_note'] = '\n'.join(lines)
                     to_write[tuple(sorted(values.items()))].append(lead)
-
-                rule_args = []
-                for rule in rules:
-                    if counters[rule] != (rule.current_weight or 0):
-                        rule_args.extend(
-                            ([rule], {'current_weight': counters[rule]}))
-                if rule_args:
-                    Rule.write(*rule_args)
-                member_args = []
-                for member in members:
-                    if last[member] != member.last_assignment:
-                        member_args.extend(
-                            ([member], {'last_assignment': last[member]}))
-                if member_args:
-                    Member.write(*member_args)
 
             args = []
             for values, records in to_write.items():

@@ -24,6 +24,13 @@ class Configuration(
         domain=[('web_form_rate_limit', '>', 0)],
         help="How many leads one network address may submit per hour "
         "through the public web form.")
+    web_form_utm_create = fields.Boolean(
+        "Create UTM Values",
+        help="Check to let the web form create the marketing campaigns, "
+        "mediums and sources it names that do not exist yet (from names of "
+        "letters, digits, spaces, dots, dashes and underscores, starting "
+        "with a letter or digit, at most 64 characters); otherwise only "
+        "existing ones are set on the leads.")
     assignment_auto = fields.Boolean(
         "Assign New Leads",
         help="Check to route the new leads without salesperson through the "
@@ -36,6 +43,10 @@ class Configuration(
     @classmethod
     def default_duplicate_threshold(cls):
         return 0.6
+
+    @classmethod
+    def default_web_form_utm_create(cls):
+        return False
 
     @classmethod
     def default_web_form_rate_limit(cls):

@@ -10,7 +10,7 @@ from trytond.model import Index
 from trytond.pool import Pool, PoolMeta
 from trytond.tools.email_ import EmailNotValidError, validate_email
 
-from .lead_capture import normalize_email, valid_email
+from .lead_capture import normalize_email, strip_unsafe, valid_email
 
 _MESSAGE_ID = re.compile(r'<[^<>\s]{1,250}>')
 _REFERENCE = re.compile(r'\[([^\[\]\s]{1,50})\]')
@@ -77,7 +77,8 @@ class Opportunity(metaclass=PoolMeta):
         Attachment = pool.get('ir.attachment')
         message = email_.as_dict()
         headers = message.get('headers', {})
-        subject = ' '.join(str(message.get('subject') or '').split())
+        subject = ' '.join(
+            strip_unsafe(str(message.get('subject') or '')).split())
         text = cls._inbound_email_text(message)
         attachments = [a for a in message.get('attachments', [])
             if a.get('data') is not None]
@@ -97,7 +98,8 @@ class Opportunity(metaclass=PoolMeta):
                 address = ''
             company = cls.capture_company()
             party = cls.capture_party(
-                ' '.join(name.split())[:100] or address or subject[:100],
+                ' '.join(strip_unsafe(name).split())[:100]
+                or address or subject[:100],
                 address)
             message_id = _MESSAGE_ID.search(str(headers.get('Message-ID', '')))
             lead = cls.capture_lead(company, party,
@@ -173,7 +175,8 @@ class Opportunity(metaclass=PoolMeta):
         if html_ and (text is None or text == html_):
             text = html.unescape(_TAG.sub(' ', html_))
             text = '\n'.join(' '.join(l.split()) for l in text.splitlines())
-        return (text or '').strip()
+        # What the public may not put in a text (controls, bidi overrides)
+        return strip_unsafe(text).strip()
 
     @classmethod
     def _inbound_email_lead(cls, message):

@@ -9,8 +9,10 @@ from sql.functions import Lower
 
 from trytond.i18n import gettext
 from trytond.model import Index, fields
+from trytond.model.exceptions import ValidationError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
+from trytond.tools.email_ import normalize_email as _host_normalize_email
 from trytond.transaction import (
     Transaction, inactive_records, without_check_access)
 
@@ -31,14 +33,44 @@ FORM_FIELDS = {
     'utm_source': 100,
     }
 
+# What the public may never put in a text: the C0 controls but tab and line
+# ends, DEL, the C1 controls, and the bidirectional overrides and isolates
+# that make a text read otherwise than it is stored
+UNSAFE_CHARACTERS = frozenset(
+    {chr(c) for c in range(0x20)} - {'\t', '\n', '\r'}
+    | {chr(c) for c in range(0x7f, 0xa0)}
+    | {chr(c) for c in range(0x202a, 0x202f)}
+    | {chr(c) for c in range(0x2066, 0x206a)})
+_UNSAFE = re.compile('[%s]' % ''.join(
+        re.escape(c) for c in sorted(UNSAFE_CHARACTERS)))
+
+# A UTM value that may name a new campaign, medium or source: a letter or
+# digit first (no formula character = + - @), then letters, digits, spaces
+# and . _ - only
+UTM_NAME = re.compile(r'[^\W_][\w .-]{0,63}')
+
+
+def strip_unsafe(value):
+    "Return the text without the UNSAFE_CHARACTERS"
+    return _UNSAFE.sub('', value or '')
+
 
 def normalize_email(value):
-    "Return the e-mail address stripped and lower-cased"
-    return (value or '').strip().lower()
+    """Return the e-mail address normalised as the party module stores it
+
+    The host's normalisation (trytond.tools.email_) of the stripped value;
+    compare them lower-cased."""
+    value = (value or '').strip()
+    return _host_normalize_email(value) if value else ''
 
 
 def valid_email(value):
     return bool(EMAIL.match(value))
+
+
+def valid_utm_name(value):
+    "Whether value may be the name of a new campaign, medium or source"
+    return bool(UTM_NAME.fullmatch(value or ''))
 
 
 class Opportunity(metaclass=PoolMeta):
@@ -119,35 +151,56 @@ class Opportunity(metaclass=PoolMeta):
     def capture_party(cls, name, email=None, phone=None):
         """Return the party with the e-mail address or a new one
 
-        The address is compared normalised (stripped, lower-cased)."""
+        The address is compared normalised, lower-cased. The party of a
+        company or of an employee is never given to a stranger: a new party
+        is made then. An e-mail or a phone that the party module refuses is
+        left out of the new party (the caller keeps what was typed)."""
         pool = Pool()
         Party = pool.get('party.party')
         ContactMechanism = pool.get('party.contact_mechanism')
+        Company = pool.get('company.company')
+        Employee = pool.get('company.employee')
         email = normalize_email(email)
         if email:
             mechanism = ContactMechanism.__table__()
             party_table = Party.__table__()
+            company = Company.__table__()
+            employee = Employee.__table__()
             cursor = Transaction().connection.cursor()
             cursor.execute(*mechanism.join(party_table,
                     condition=mechanism.party == party_table.id
                     ).select(mechanism.party,
                     where=(mechanism.type == 'email')
-                    & (Lower(mechanism.value) == email)
+                    & (Lower(mechanism.value) == email.lower())
                     & (mechanism.active == True)  # noqa: E712
-                    & (party_table.active == True),  # noqa: E712
+                    & (party_table.active == True)  # noqa: E712
+                    & ~mechanism.party.in_(company.select(
+                            company.party,
+                            where=company.party != None))  # noqa: E711
+                    & ~mechanism.party.in_(employee.select(
+                            employee.party,
+                            where=employee.party != None)),  # noqa: E711
                     order_by=[mechanism.party.asc, mechanism.id.asc],
                     limit=1))
             row = cursor.fetchone()
             if row:
                 return Party(row[0])
         party = Party(name=name or email)
-        mechanisms = []
-        if email:
-            mechanisms.append(ContactMechanism(type='email', value=email))
-        if phone:
-            mechanisms.append(ContactMechanism(type='phone', value=phone))
-        party.contact_mechanisms = mechanisms
         party.save()
+        mechanisms = []
+        for type_, value, check in [
+                ('email', email, ContactMechanism.check_valid_email),
+                ('phone', phone, ContactMechanism.check_valid_phonenumber),
+                ]:
+            if not value:
+                continue
+            mechanism = ContactMechanism(type=type_, value=value, party=party)
+            try:
+                check([mechanism])
+            except ValidationError:
+                continue
+            mechanisms.append(mechanism)
+        ContactMechanism.save(mechanisms)
         return party
 
     @classmethod

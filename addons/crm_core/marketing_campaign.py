@@ -4,6 +4,7 @@
 from trytond.i18n import gettext
 from trytond.pool import Pool, PoolMeta
 
+from .lead_capture import valid_utm_name
 from .scoring import ScoringFeature
 
 
@@ -11,17 +12,29 @@ class Opportunity(metaclass=PoolMeta):
     __name__ = 'sale.opportunity'
 
     def _set_capture_utm(self, values):
-        "Set the host's marketing campaign, medium and source"
+        """Set the host's marketing campaign, medium and source
+
+        Only existing ones (active or not, compared lower-cased) unless the
+        configuration allows the web form to create them; then only from a
+        name that valid_utm_name accepts."""
         pool = Pool()
+        Configuration = pool.get('crm.configuration')
         super()._set_capture_utm(values)
+        create = Configuration(1).web_form_utm_create
         for key, fname, model in [
                 ('utm_campaign', 'marketing_campaign', 'marketing.campaign'),
                 ('utm_medium', 'marketing_medium', 'marketing.medium'),
                 ('utm_source', 'marketing_source', 'marketing.source'),
                 ]:
-            if values.get(key):
-                Parameter = pool.get(model)
-                setattr(self, fname, Parameter.from_name(values[key]))
+            value = ' '.join((values.get(key) or '').split())
+            if not value:
+                continue
+            Parameter = pool.get(model)
+            record = Parameter.from_name(value, create=False)
+            if not record and create and valid_utm_name(value):
+                record = Parameter.from_name(value)
+            if record:
+                setattr(self, fname, record)
 
     @classmethod
     def _scoring_features(cls):

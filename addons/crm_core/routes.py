@@ -3,30 +3,50 @@
 # license terms.
 """The public web form that captures leads
 
-Every byte that comes in is hostile: the body is bounded, decoded strictly,
-validated field by field, and everything echoed back is escaped. A bad
-request answers a readable 4xx page, never a 500 or a stack trace."""
+Every byte that comes in is hostile: the whole body is read with a deadline
+before any database work, bounded, decoded strictly, validated field by
+field, and everything echoed back is escaped. A bad request answers a
+readable 4xx page, never a 500 or a stack trace."""
 import html
+import io
 import logging
+import re
+import socket
+import threading
+import time
 from urllib.parse import parse_qsl
 
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
 
-from trytond import backend
+from trytond import backend, config
 from trytond.i18n import gettext
+from trytond.model.modelsql import SQLConstraintError
+from trytond.pool import Pool
 from trytond.protocols.wrappers import (
     HTTPStatus, Response, set_max_request_size, with_pool, with_transaction)
 from trytond.transaction import Transaction, TransactionError
 from trytond.wsgi import app
 
-from .lead_capture import FORM_FIELDS, normalize_email, valid_email
+from .lead_capture import (
+    FORM_FIELDS, UNSAFE_CHARACTERS, normalize_email, valid_email)
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024
 MAX_FIELDS = 20
 HONEYPOT = 'homepage'
-_CONTROL = {chr(c) for c in range(32)} - {'\t', '\n', '\r'} | {'\x7f'}
+# The control characters but tab and line ends, the C1 controls and the
+# bidirectional overrides and isolates
+_CONTROL = UNSAFE_CHARACTERS
+_COMPANY_ID = re.compile(r'[0-9]{1,9}', re.ASCII)
+# How many times a lead whose transaction met a unique constraint of a
+# concurrent one (e.g. a new UTM source posted twice at once) starts again
+_CONFLICT_RETRY = 3
+
+
+def read_timeout():
+    "Return the seconds a client has to send the whole body"
+    return config.getfloat('crm', 'web_form_read_timeout', default=10)
 
 
 class FormError(Exception):
@@ -36,6 +56,147 @@ class FormError(Exception):
         super().__init__(status, problems)
         self.status = status
         self.problems = problems
+
+
+class BodyError(Exception):
+    """A body that could not be read: the status and the message name
+
+    Raised before any database work, so the message is translated later."""
+
+    def __init__(self, status, message):
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
+
+
+class _CaptureConflict(TransactionError):
+    "A unique constraint met a concurrent transaction: start again"
+
+
+def _shutdown(sock):
+    "Make the reads blocked on the socket return at once"
+    try:
+        sock.shutdown(socket.SHUT_RD)
+    except OSError:
+        pass
+
+
+def read_body(environ, limit=MAX_BODY, timeout=None):
+    """Return the whole body of the WSGI request read within timeout seconds
+
+    Raise BodyError when it is over limit bytes (413), shorter than its
+    Content-Length or broken (400) or not complete at the deadline (408).
+    The deadline is enforced on the socket of the server when it gives it
+    (werkzeug's, as `trytond` serves, and gunicorn's): at the deadline its
+    reading side is shut down, which ends any blocked read. The body is then
+    put back in the environment, so that it is read from memory."""
+    if timeout is None:
+        timeout = read_timeout()
+    stream = environ.get('wsgi.input')
+    chunked = 'chunked' in environ.get(
+        'HTTP_TRANSFER_ENCODING', '').lower()
+    length = environ.get('CONTENT_LENGTH') or ''
+    if chunked:
+        length = None
+    elif not length:
+        length = 0
+    elif not (length.isascii() and length.isdigit()):
+        raise BodyError(HTTPStatus.BAD_REQUEST, 'error_incomplete')
+    else:
+        length = int(length)
+        if length > limit:
+            raise BodyError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, 'error_too_large')
+    # Without a length, the body ends at the end of the input: the server
+    # dechunked it
+    to_eof = length is None or bool(environ.get('wsgi.input_terminated'))
+    if stream is None or (length == 0 and not chunked):
+        data = b''
+    else:
+        sock = environ.get('werkzeug.socket') or environ.get(
+            'gunicorn.socket')
+        deadline = time.monotonic() + timeout
+        watchdog = None
+        if sock is not None:
+            watchdog = threading.Timer(timeout, _shutdown, (sock,))
+            watchdog.daemon = True
+            watchdog.start()
+        chunks, size = [], 0
+        try:
+            while True:
+                wanted = (limit + 1 - size) if to_eof else (length - size)
+                if wanted <= 0:
+                    break
+                chunk = stream.read(min(wanted, 64 * 1024))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if time.monotonic() > deadline:
+                    break
+        except (socket.timeout, TimeoutError):
+            raise BodyError(HTTPStatus.REQUEST_TIMEOUT, 'error_timeout')
+        except (OSError, ValueError):
+            # A broken chunk, a connection reset
+            if time.monotonic() >= deadline:
+                raise BodyError(HTTPStatus.REQUEST_TIMEOUT, 'error_timeout')
+            raise BodyError(HTTPStatus.BAD_REQUEST, 'error_incomplete')
+        finally:
+            if watchdog:
+                watchdog.cancel()
+        data = b''.join(chunks)
+        if len(data) > limit:
+            raise BodyError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, 'error_too_large')
+        complete = len(data) == length if length is not None else True
+        if time.monotonic() >= deadline and (to_eof or not complete):
+            raise BodyError(HTTPStatus.REQUEST_TIMEOUT, 'error_timeout')
+        if not complete:
+            raise BodyError(HTTPStatus.BAD_REQUEST, 'error_incomplete')
+    environ['wsgi.input'] = io.BytesIO(data)
+    environ['CONTENT_LENGTH'] = str(len(data))
+    environ.pop('HTTP_TRANSFER_ENCODING', None)
+    environ['wsgi.input_terminated'] = True
+    return data
+
+
+_warmed_up = set()
+_warm_up_lock = threading.Lock()
+
+
+def warm_up(database_name):
+    """Compute once per process what trytond's PostgreSQL backend computes
+    lazily on a connection of its own
+
+    The backend finds out at the first INSERT whether RETURNING works, at
+    the first search with unaccent or similarity whether the functions
+    exist, etc., each time with a second connection of the pool. Done inside
+    the transactions of a burst of posts, every request would wait for a
+    second connection while holding one: as many requests as the pool has
+    connections would deadlock it. Done here, before the transaction, a
+    request holds at most one connection at a time."""
+    if database_name in _warmed_up or backend.name != 'postgresql':
+        return
+    if database_name not in Pool.database_list():
+        # Not loaded yet: with_pool loads it, the next post warms it up
+        return
+    with _warm_up_lock:
+        if database_name in _warmed_up:
+            return
+        try:
+            database = backend.Database(database_name).connect()
+            database.search_path
+            database.has_returning()
+            database.has_insert_on_conflict()
+            database.get_select_for_skip_locked()
+            database.has_unaccent()
+            database.has_unaccent_indexable()
+            database.has_similarity()
+        except Exception:
+            logger.warning(
+                "could not warm up database %s", database_name, exc_info=True)
+        else:
+            _warmed_up.add(database_name)
 
 
 def _(name, **variables):
@@ -123,27 +284,12 @@ def _form_page(action, lang='en'):
 def parse_form(request):
     """Return the form fields of the request as a dictionary of strings
 
-    Raise FormError for a wrong content type, a body too large or not
-    UTF-8, repeated or unknown-size fields."""
+    The body was read by read_body. Raise FormError for a wrong content
+    type, a body not UTF-8, repeated fields or too many."""
     if request.mimetype != 'application/x-www-form-urlencoded':
         raise FormError(
             HTTPStatus.BAD_REQUEST, [_('error_content_type')])
-    length = request.content_length
-    if length is not None and length > MAX_BODY:
-        raise FormError(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, [_('error_too_large')])
-    # Kept for a transaction started again (a lock to take): the stream is
-    # read once
-    data = request.environ.get('crm_core.body')
-    if data is None:
-        try:
-            data = request.stream.read(MAX_BODY + 1)
-        except RequestEntityTooLarge:
-            data = b'x' * (MAX_BODY + 1)
-        request.environ['crm_core.body'] = data
-    if len(data) > MAX_BODY:
-        raise FormError(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, [_('error_too_large')])
+    data = request.environ['crm_core.body']
     try:
         pairs = parse_qsl(
             data.decode('utf-8'), keep_blank_values=True, strict_parsing=False,
@@ -166,13 +312,15 @@ def validate_form(form):
     problems = []
     values = {}
     for name, size in FORM_FIELDS.items():
-        value = form.get(name, '').strip()
-        if name != 'message':
-            value = ' '.join(value.split())
-        if _CONTROL & set(value) or (
-                name != 'message' and '\n' in value):
+        value = form.get(name, '')
+        # Checked before the spaces are collapsed: str.split() takes some
+        # controls (\x0b, \x1c-\x1f, \x85) for spaces
+        if _CONTROL & set(value):
             problems.append(_('error_control', field=_('label_' + name)))
             continue
+        value = value.strip()
+        if name != 'message':
+            value = ' '.join(value.split())
         if len(value) > size:
             problems.append(_(
                     'error_size', field=_('label_' + name), size=size))
@@ -200,9 +348,22 @@ def _activated(pool):
 
 @app.route('/<database_name>/crm/lead', methods={'GET', 'POST'})
 @set_max_request_size(MAX_BODY)
+def lead(request, database_name):
+    """The web form: the body is read whole, with a deadline, before the
+    database is touched, so that a slow or stalled client never holds a
+    connection of the pool nor a transaction"""
+    if request.method == 'POST':
+        try:
+            request.environ['crm_core.body'] = read_body(request.environ)
+        except BodyError as e:
+            request.environ['crm_core.body_error'] = e
+    warm_up(database_name)
+    return _lead_transaction(request, database_name)
+
+
 @with_pool
 @with_transaction()
-def lead(request, pool):
+def _lead_transaction(request, pool):
     if not _activated(pool):
         return _page(
             HTTPStatus.NOT_FOUND, html.escape("Not Found"),
@@ -211,14 +372,30 @@ def lead(request, pool):
     lang = _language(request, pool) or 'en'
     with transaction.set_context(language=lang):
         try:
+            error = request.environ.get('crm_core.body_error')
+            if error:
+                raise FormError(error.status, [_(error.message)])
             return _lead(request, pool, lang)
         except FormError as e:
             transaction.rollback()
             return _error_page(e.status, e.problems, lang)
         except (HTTPException, TransactionError,
                 backend.DatabaseOperationalError):
-            # A lock to take or a conflict: with_transaction starts again
+            # A conflict: with_transaction starts again
             raise
+        except (backend.DatabaseIntegrityError, SQLConstraintError):
+            # A record that a concurrent post created first (trytond tells
+            # a unique constraint as SQLConstraintError): start again to see
+            # it, a few times
+            retry = request.environ.get('crm_core.conflicts', 0)
+            if retry < _CONFLICT_RETRY:
+                request.environ['crm_core.conflicts'] = retry + 1
+                logger.info("lead capture conflict, again", exc_info=True)
+                raise _CaptureConflict()
+            logger.exception("lead capture failed")
+            transaction.rollback()
+            return _error_page(
+                HTTPStatus.INTERNAL_SERVER_ERROR, [_('error_internal')], lang)
         except Exception:
             logger.exception("lead capture failed")
             transaction.rollback()
@@ -232,7 +409,7 @@ def _lead(request, pool, lang):
 
     company_id = request.args.get('company')
     if company_id is not None:
-        if not company_id.isdigit() or len(company_id) > 9:
+        if not _COMPANY_ID.fullmatch(company_id):
             raise FormError(HTTPStatus.NOT_FOUND, [_('error_company')])
         company_id = int(company_id)
     company = Opportunity.capture_company(company_id)

@@ -1,7 +1,10 @@
 # This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
+import logging
 from collections import defaultdict
+
+from sql.conditionals import Coalesce
 
 from trytond import backend
 from trytond.model import (
@@ -11,8 +14,117 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
+logger = logging.getLogger(__name__)
 
-class Team(DeactivableMixin, ModelSQL, ModelView):
+
+class AssignmentTurnMixin:
+    """A counter of round-robin turns that concurrent transactions share
+    without lock nor write of a shared row
+
+    On a database with sequences (PostgreSQL) each record has a database
+    sequence of its own, created with the record (and for the existing ones
+    when the module is updated), dropped with it: taking a turn is a
+    NEXTVAL, atomic and outside of the transactions, so concurrent
+    transactions take distinct turns without waiting for each other and
+    never conflict; a transaction rolled back leaves its turns unused.
+    Elsewhere (SQLite, whose writers are serialised) the counter is the
+    ``assignment_turn`` column of the record."""
+    __slots__ = ()
+
+    assignment_turn = fields.Integer(
+        "Assignment Turn", readonly=True,
+        help="The turns taken, on a database without sequences.")
+
+    @classmethod
+    def default_assignment_turn(cls):
+        return 0
+
+    @classmethod
+    def copy(cls, records, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('assignment_turn', 0)
+        return super().copy(records, default=default)
+
+    @classmethod
+    def _turn_sequence_name(cls, id_):
+        return '%s_turn_%s' % (cls._table, int(id_))
+
+    @classmethod
+    def __register__(cls, module):
+        super().__register__(module)
+        transaction = Transaction()
+        if transaction.database.has_sequence():
+            table = cls.__table__()
+            cursor = transaction.connection.cursor()
+            cursor.execute(*table.select(table.id))
+            cls._turn_sequences_create([i for i, in cursor.fetchall()])
+
+    @classmethod
+    def _turn_sequences_create(cls, ids):
+        transaction = Transaction()
+        database = transaction.database
+        connection = transaction.connection
+        for id_ in ids:
+            name = cls._turn_sequence_name(id_)
+            if not database.sequence_exist(connection, name):
+                database.sequence_create(connection, name)
+
+    @classmethod
+    def _turn_sequences_drop(cls, ids):
+        cursor = Transaction().connection.cursor()
+        for id_ in ids:
+            cursor.execute(
+                'DROP SEQUENCE IF EXISTS "%s"' % cls._turn_sequence_name(id_))
+
+    @classmethod
+    def on_modification(cls, mode, records, field_names=None):
+        super().on_modification(mode, records, field_names=field_names)
+        if Transaction().database.has_sequence():
+            if mode == 'create':
+                cls._turn_sequences_create([r.id for r in records])
+            elif mode == 'delete':
+                cls._turn_sequences_drop([r.id for r in records])
+
+    @classmethod
+    def take_turns(cls, counts):
+        """Return {record: [turn, …]} with counts[record] new turns each
+
+        The turns of a record are distinct integers from 0 on, increasing in
+        the list; those of concurrent transactions interleave."""
+        transaction = Transaction()
+        database = transaction.database
+        connection = transaction.connection
+        cursor = connection.cursor()
+        turns = {}
+        for record, count in counts.items():
+            if count <= 0:
+                turns[record] = []
+                continue
+            if database.has_sequence():
+                name = cls._turn_sequence_name(record.id)
+                cursor.execute('SELECT to_regclass(%s)', (name,))
+                if cursor.fetchone()[0] is not None:
+                    turns[record] = [v - 1 for v in database.sequence_nextvals(
+                            connection, name, count)]
+                    continue
+                # A record made behind the ORM's back: no turn is safe to
+                # take, the caller starts from the first
+                logger.warning("no sequence %s for the turns", name)
+                turns[record] = list(range(count))
+                continue
+            table = cls.__table__()
+            cursor.execute(*table.update(
+                    [table.assignment_turn],
+                    [Coalesce(table.assignment_turn, 0) + count],
+                    where=table.id == record.id))
+            cursor.execute(*table.select(
+                    table.assignment_turn, where=table.id == record.id))
+            last, = cursor.fetchone()
+            turns[record] = list(range(last - count, last))
+        return turns
+
+
+class Team(AssignmentTurnMixin, DeactivableMixin, ModelSQL, ModelView):
     __name__ = 'crm.team'
     __string__ = "Sales Team"
 

@@ -3,6 +3,7 @@
 # license terms.
 import datetime as dt
 import json
+from collections import Counter
 from decimal import Decimal
 from email.message import EmailMessage
 from unittest.mock import patch
@@ -21,6 +22,8 @@ from trytond.modules.crm_core.exceptions import (
     StageError)
 from trytond.modules.crm_core.exceptions import AssignmentRuleDomainError
 from trytond.modules.crm_core.exceptions import ScoringRuleError
+from trytond.modules.crm_core.assignment import weighted_order
+from trytond.modules.crm_core.lead_capture import normalize_email
 from trytond.modules.crm_core.routes import FormError, validate_form
 from trytond.modules.crm_core.tests import CrmTestMixin
 from trytond.modules.crm_core.timeline import COLUMNS, SOURCES
@@ -1099,7 +1102,14 @@ class CrmCoreTestCase(
         "A web form creates a lead with its party, comment and UTM"
         pool = Pool()
         Opportunity = pool.get('sale.opportunity')
+        Campaign = pool.get('marketing.campaign')
         company = create_company()
+        # Only the existing UTM values are set unless the configuration
+        # lets the form create them
+        Campaign.create([{'name': 'spring'}])
+        Configuration = pool.get('crm.configuration')
+        Configuration.write([Configuration(1)], {
+                'web_form_utm_create': True})
         lead = Opportunity.capture_web_form({
                 'name': "Ann Lee",
                 'email': 'ann@example.com',
@@ -1140,7 +1150,7 @@ class CrmCoreTestCase(
                 'name': "  Ann \t Lee ", 'email': ' Ann@Example.com ',
                 'message': " Line 1\nLine 2 ", 'unknown': 'x'})
         self.assertEqual(values['name'], "Ann Lee")
-        self.assertEqual(values['email'], 'ann@example.com')
+        self.assertEqual(values['email'], 'Ann@Example.com')
         self.assertEqual(values['message'], "Line 1\nLine 2")
         self.assertNotIn('unknown', values)
 
@@ -1207,8 +1217,10 @@ class CrmCoreTestCase(
         self.assertIsInstance(lead, Opportunity)
         self.assertEqual(lead.state, 'lead')
         self.assertEqual(lead.party.name, "Ann Lee")
+        # Normalised as the party module does
         self.assertEqual(
-            lead.party.contact_mechanisms[0].value, 'ann@example.com')
+            lead.party.contact_mechanisms[0].value,
+            normalize_email('Ann@Example.com'))
         self.assertEqual(lead.description, "E-mail: Quote for 20 chairs")
         self.assertEqual(lead.comment, "Could you send a quote?")
         self.assertEqual(lead.capture_channel, 'email')
@@ -1292,12 +1304,14 @@ class CrmCoreTestCase(
         first = Rule(id=1, sequence=10, weight=2)
         second = Rule(id=2, sequence=10, weight=1)
         fallback = Rule(id=3, sequence=20, weight=5)
-        counters = {first: 0, second: 0, fallback: 0}
-        chosen = [Rule.choose([first, second, fallback], counters)
-            for _ in range(6)]
+        group = Rule.group([fallback, second, first])
+        self.assertEqual(group, [first, second])
+        chosen = [Rule.choose(group, turn) for turn in range(6)]
         self.assertEqual(chosen, [first, second, first] * 2)
-        self.assertEqual(counters, {first: 0, second: 0, fallback: 0})
-        self.assertEqual(Rule.choose([fallback], counters), fallback)
+        self.assertEqual(Rule.choose([fallback], 7), fallback)
+        self.assertEqual(weighted_order((4, 2)), (0, 1, 0))
+        self.assertEqual(
+            Counter(weighted_order((5, 3, 1))), {0: 5, 1: 3, 2: 1})
 
     @with_transaction()
     def test_assignment_rule_domain(self):
@@ -2390,7 +2404,8 @@ class CrmCoreLeadRouteTestCase(RouteTestCase):
         self.assertEqual(lead, {
                 'party': "Ann <b>Lee</b>",
                 'state': 'lead',
-                'source': 'google',
+                # An unknown source is not created by default
+                'source': None,
                 })
 
     def test_post_assigned(self):
@@ -2507,5 +2522,7 @@ class CrmCoreLeadRouteTestCase(RouteTestCase):
         response = self.client().get(self.url + '?company=999')
         self.assertEqual(response.status_code, HTTPStatus.NOT_FOUND)
 
+
+from .test_capture import CrmCoreCaptureTestCase  # noqa: E402,F401
 
 del ModuleTestCase, RouteTestCase
