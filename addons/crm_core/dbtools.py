@@ -10,7 +10,7 @@ helpers; each gives on SQLite the same result as on PostgreSQL."""
 import json
 from contextlib import contextmanager
 
-from sql import Cast, Values
+from sql import Cast, Column, Values
 from sql.functions import CurrentTimestamp, Function
 from sql.operators import Any
 
@@ -171,9 +171,10 @@ def update_rows(Model, names, rows):
         values = JsonToRecordset(Cast(rows_json, 'JSON'),
             columns_definitions=[
                 (n, getattr(Model, n).sql_type().base) for n in names])
+        # Column: an attribute of the function may shadow a name
         cursor.execute(*table.update(columns,
-                [getattr(values, n) for n in names[1:]],
-                from_=[values], where=table.id == values.id))
+                [Column(values, n) for n in names[1:]],
+                from_=[values], where=table.id == Column(values, 'id')))
     else:
         for sub_rows in grouped_slice(rows, BATCH):
             values = Values(list(sub_rows))

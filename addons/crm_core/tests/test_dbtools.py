@@ -29,8 +29,9 @@ class DbtoolsTestCase(unittest.TestCase):
         Party = pool.get('party.party')
         with Transaction().set_context(_check_access=False):
             created, = Party.create([{'name': "Created"}])
+            # The code the ORM takes from the sequence
             inserted_id, = dbtools.insert_as_create(
-                Party, [{'name': "Inserted"}])
+                Party, [{'name': "Inserted", 'code': 'crm-test-1'}])
         created, inserted = Party.browse([created.id, inserted_id])
         self.assertEqual(inserted.name, "Inserted")
         self.assertEqual(inserted.create_uid, created.create_uid)
@@ -106,10 +107,12 @@ class DbtoolsTestCase(unittest.TestCase):
         kept, = Party.create([{'name': "Kept"}])
         with self.assertRaises(ZeroDivisionError):
             with dbtools.savepoint('crm_test'):
-                dbtools.insert_as_create(Party, [{'name': "Lost"}])
+                dbtools.insert_as_create(
+                    Party, [{'name': "Lost", 'code': 'crm-test-lost'}])
                 1 / 0
         with dbtools.savepoint('crm_test'):
-            dbtools.insert_as_create(Party, [{'name': "Saved"}])
+            dbtools.insert_as_create(
+                Party, [{'name': "Saved", 'code': 'crm-test-saved'}])
         self.assertEqual(
             sorted(p.name for p in Party.search([
                         ('name', 'in', ["Kept", "Lost", "Saved"])])),
