@@ -233,14 +233,14 @@ class Opportunity(metaclass=PoolMeta):
         return super().copy(opportunities, default=default)
 
     @classmethod
-    def create(cls, vlist):
+    def on_modification(cls, mode, opportunities, field_names=None):
         pool = Pool()
         Configuration = pool.get('crm.configuration')
-        opportunities = super().create(vlist)
-        if Configuration(1).assignment_auto:
+        super().on_modification(mode, opportunities, field_names=field_names)
+        # The new leads without salesperson are routed by the rules
+        if mode == 'create' and Configuration(1).assignment_auto:
             cls.assign(
                 [o for o in opportunities if not o.employee], auto=True)
-        return opportunities
 
     @classmethod
     @ModelView.button_action('crm_core.wizard_assignment_assign')

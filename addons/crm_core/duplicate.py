@@ -18,6 +18,7 @@ from trytond.tools.email_ import normalize_email
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
+from . import dbtools
 from .exceptions import DuplicateWarning, MergeError
 
 try:
@@ -498,19 +499,11 @@ class ContactMechanism(metaclass=PoolMeta):
             return phone_key(self.value, self._crm_phone_regions())
 
     @classmethod
-    def create(cls, vlist):
-        mechanisms = super().create(vlist)
-        cls._set_crm_key(mechanisms)
-        return mechanisms
-
-    @classmethod
-    def write(cls, *args):
-        super().write(*args)
-        to_key = []
-        for mechanisms, values in zip(args[::2], args[1::2]):
-            if {'value', 'type', 'party'} & values.keys():
-                to_key.extend(mechanisms)
-        cls._set_crm_key(cls.browse(to_key))
+    def on_modification(cls, mode, mechanisms, field_names=None):
+        super().on_modification(mode, mechanisms, field_names=field_names)
+        if mode == 'create' or (mode == 'write'
+                and {'value', 'type', 'party'} & set(field_names)):
+            cls._set_crm_key(mechanisms)
 
     @classmethod
     def _set_crm_key(cls, mechanisms):
@@ -544,37 +537,31 @@ class ContactMechanism(metaclass=PoolMeta):
         cursor.execute(*table.select(table.id,
                 where=missing & table.type.in_(['email'] + list(PHONE_TYPES))))
         cls._set_crm_key(cls.browse([i for i, in cursor]))
-        database = Transaction().database
-        if filled > 1000 and hasattr(database, 'has_extension'):
-            # PostgreSQL: the planner must know the new keys to choose a
-            # hash join over a nested loop
-            cursor.execute('ANALYZE "%s"' % cls._table)
+        if filled > 1000:
+            # The planner must know the new keys to choose a hash join over
+            # a nested loop
+            dbtools.analyze(cls)
 
 
 class Opportunity(metaclass=PoolMeta):
     __name__ = 'sale.opportunity'
 
     @classmethod
-    def create(cls, vlist):
-        opportunities = super().create(vlist)
-        cls._check_duplicate_leads(opportunities)
-        return opportunities
-
-    @classmethod
-    def write(cls, *args):
-        super().write(*args)
-        to_check = []
-        for opportunities, values in zip(args[::2], args[1::2]):
-            if {'party', 'contact', 'state'} & values.keys():
-                to_check.extend(opportunities)
-        if to_check:
-            cls._check_duplicate_leads(cls.browse(to_check))
+    def on_modification(cls, mode, opportunities, field_names=None):
+        super().on_modification(mode, opportunities, field_names=field_names)
+        if mode == 'create' or (mode == 'write'
+                and {'party', 'contact', 'state'} & set(field_names)):
+            cls._check_duplicate_leads(opportunities)
 
     @classmethod
     def _check_duplicate_leads(cls, opportunities):
         "Warn when a lead looks like an existing party"
         pool = Pool()
         Warning = pool.get('res.user.warning')
+        transaction = Transaction()
+        if not transaction.user or transaction.context.get('_skip_warnings'):
+            # No warning can be raised (a queued task, an import)
+            return
         for opportunity in opportunities:
             if opportunity.state != 'lead':
                 continue

@@ -2,6 +2,7 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 from trytond.pool import Pool, PoolMeta
+from trytond.transaction import Transaction
 
 
 class Rule(metaclass=PoolMeta):
@@ -23,7 +24,14 @@ class Rule(metaclass=PoolMeta):
         context = super()._get_context(model_name)
         if model_name in cls._crm_employee_models():
             context['employees'] = User.get_employees()
+        if model_name in cls._crm_user_models():
+            context['user_id'] = Transaction().user
         return context
+
+    @classmethod
+    def _crm_user_models(cls):
+        "The models whose record rules evaluate the user"
+        return {'crm.lead.import'}
 
     @classmethod
     def _get_cache_key(cls, model_names):
@@ -32,4 +40,6 @@ class Rule(metaclass=PoolMeta):
         key = super()._get_cache_key(model_names)
         if model_names & cls._crm_employee_models():
             key = (*key, User.get_employees())
+        if model_names & cls._crm_user_models():
+            key = (*key, Transaction().user)
         return key

@@ -11,9 +11,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import islice
 
 from sql import Literal
-from sql.conditionals import Case
 from sql.functions import CurrentTimestamp
-from sql.operators import Any
 
 from trytond import backend
 from trytond.i18n import gettext
@@ -22,8 +20,11 @@ from trytond.model import (
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, If
 from trytond.tools import grouped_slice
-from trytond.transaction import Transaction, without_check_access
+from trytond.transaction import (
+    Transaction, check_access, inactive_records, without_check_access)
 
+from . import dbtools
+from .dbtools import analyze_grown, insert_as_create
 from .duplicate import email_key
 from .exceptions import LeadImportError
 from .lead_capture import valid_email
@@ -42,9 +43,14 @@ except ImportError:
 BATCH_SIZE = 10000
 # Records of one browse, a prefetch unit
 BROWSE_SIZE = 1000
-# A table whose statistics count less than GROWTH times the new rows is
-# analyzed (the planner scales the counts with the size of the table)
-GROWTH = 2
+# The columns of a file at most: a lead has far fewer fields
+MAX_COLUMNS = 256
+# The rows with broken quoting reported before the file is refused: each
+# one is read again to the end of the file
+MAX_BAD_ROWS = 100
+# The control characters refused in the cells (tab, line feed and carriage
+# return are blanks)
+_control = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
 
 TARGETS = [
     (None, ""),
@@ -112,6 +118,14 @@ def guess_target(header):
     for target, names in SYNONYMS.items():
         if header in names:
             return target
+
+
+class BadRow:
+    "A row of the file that cannot be read, with the reason"
+    __slots__ = ('reason',)
+
+    def __init__(self, reason):
+        self.reason = reason
 
 
 def cell_text(value):
@@ -197,14 +211,20 @@ class LeadImport(Workflow, ModelSQL, ModelView):
             ('queued', "Queued"),
             ('running', "Running"),
             ('done', "Done"),
+            ('error', "Error"),
             ], "State", required=True, readonly=True, sort=False)
+    error_message = fields.Text(
+        "Error", readonly=True,
+        states={
+            'invisible': Eval('state') != 'error',
+            },
+        help="Why a batch failed; the rows of the batches done are kept.")
 
     del _states
 
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        cls.__access__.add('company')
         t = cls.__table__()
         cls._sql_indexes.add(
             Index(t, (t.state, Index.Equality(cardinality='low')),
@@ -214,11 +234,19 @@ class LeadImport(Workflow, ModelSQL, ModelView):
             ('draft', 'checked'),
             ('checked', 'draft'),
             ('checked', 'queued'),
+            ('queued', 'running'),
+            ('queued', 'done'),
+            ('running', 'done'),
+            ('queued', 'error'),
+            ('running', 'error'),
+            ('error', 'queued'),
+            ('error', 'draft'),
             ('done', 'draft'),
             }
         cls._buttons.update({
                 'draft': {
-                    'invisible': ~Eval('state').in_(['checked', 'done']),
+                    'invisible': ~Eval('state').in_(
+                        ['checked', 'done', 'error']),
                     'icon': 'tryton-back',
                     'depends': ['state'],
                     },
@@ -232,6 +260,11 @@ class LeadImport(Workflow, ModelSQL, ModelView):
                     'icon': If(Eval('rows_error', 0) > 0,
                         'tryton-warning', 'tryton-import'),
                     'depends': ['state', 'rows_error'],
+                    },
+                'retry': {
+                    'invisible': Eval('state') != 'error',
+                    'icon': 'tryton-refresh',
+                    'depends': ['state'],
                     },
                 })
 
@@ -265,26 +298,18 @@ class LeadImport(Workflow, ModelSQL, ModelView):
     def copy(cls, imports, default=None):
         default = default.copy() if default is not None else {}
         default.setdefault('errors', None)
+        default.setdefault('error_message', None)
         for name in ['rows', 'rows_valid', 'rows_error', 'rows_imported',
                 'rows_skipped', 'rows_done', 'batches_done']:
             default.setdefault(name, None)
         return super().copy(imports, default=default)
 
     @classmethod
-    def create(cls, vlist):
-        imports = super().create(vlist)
-        cls._map_columns(imports)
-        return imports
-
-    @classmethod
-    def write(cls, *args):
-        actions = iter(args)
-        to_map = []
-        for imports, values in zip(actions, actions):
-            if {'file', 'encoding', 'delimiter'} & values.keys():
-                to_map.extend(imports)
-        super().write(*args)
-        cls._map_columns(to_map)
+    def on_modification(cls, mode, imports, field_names=None):
+        super().on_modification(mode, imports, field_names=field_names)
+        if mode == 'create' or (mode == 'write'
+                and {'file', 'encoding', 'delimiter'} & set(field_names)):
+            cls._map_columns(imports)
 
     @classmethod
     def _map_columns(cls, imports):
@@ -295,7 +320,7 @@ class LeadImport(Workflow, ModelSQL, ModelView):
         for record in imports:
             format_, header = record._read_header()
             if record.format != format_:
-                super().write([record], {'format': format_})
+                cls.write([record], {'format': format_})
             previous = {c.header: c.target for c in record.columns}
             to_delete.extend(record.columns)
             used = set()
@@ -324,7 +349,8 @@ class LeadImport(Workflow, ModelSQL, ModelView):
                     file=self.file_name or ''))
         if data.startswith(b'PK\x03\x04'):
             return 'xlsx'
-        if b'\x00' in data[:4096]:
+        # The whole file: a NUL byte is no text and no database stores it
+        if b'\x00' in data:
             raise LeadImportError(gettext(
                     'crm_core.msg_lead_import_file_type',
                     file=self.file_name or ''))
@@ -337,15 +363,27 @@ class LeadImport(Workflow, ModelSQL, ModelView):
             break
         else:
             header = []
-        if not any(header):
+        if isinstance(cells, BadRow) or not any(header):
             raise LeadImportError(gettext(
                     'crm_core.msg_lead_import_no_header',
                     file=self.file_name or ''))
+        # Bounded by the last named column
+        while not header[-1]:
+            header.pop()
+        if len(header) > MAX_COLUMNS:
+            raise LeadImportError(gettext(
+                    'crm_core.msg_lead_import_too_many_columns',
+                    file=self.file_name or '', count=len(header),
+                    limit=MAX_COLUMNS))
         return format_, header
 
     def _read_rows(self, format_=None):
-        "Yield (line number, cells) of the non-empty rows, header first"
-        format_ = format_ or self.format or self._detect_format()
+        """Yield (line number, cells) of the non-empty rows, header first
+
+        cells is a BadRow for a row that cannot be read."""
+        # The whole file is checked each time it is read
+        detected = self._detect_format()
+        format_ = format_ or self.format or detected
         if format_ == 'xlsx':
             yield from self._read_xlsx()
         else:
@@ -371,19 +409,35 @@ class LeadImport(Workflow, ModelSQL, ModelView):
                     text[:8192], delimiters=',;\t|').delimiter
             except csv.Error:
                 delimiter = ','
-        reader = csv.reader(io.StringIO(text, newline=''), delimiter=delimiter)
-        line = 1
-        try:
-            for cells in reader:
-                # The first line is the header, even blank
-                if line == 1 or any(c.strip() for c in cells):
-                    yield line, cells
-                line = reader.line_num + 1
-        except csv.Error as exception:
-            raise LeadImportError(gettext(
-                    'crm_core.msg_lead_import_csv',
-                    file=self.file_name or '', line=line,
-                    error=str(exception))) from exception
+        # Split as the csv module does, at \r, \n and \r\n only
+        lines = io.StringIO(text, newline='').readlines()
+        start, bad = 0, 0
+        while start < len(lines):
+            # strict: an unclosed or misplaced quote is an error, not a
+            # cell that swallows the next lines
+            reader = csv.reader(islice(lines, start, None),
+                delimiter=delimiter, strict=True)
+            line = start + 1
+            try:
+                for cells in reader:
+                    # The first line is the header, even blank
+                    if line == 1 or any(c.strip() for c in cells):
+                        yield line, cells
+                    line = start + reader.line_num + 1
+            except csv.Error as exception:
+                bad += 1
+                if line == 1 or bad > MAX_BAD_ROWS:
+                    raise LeadImportError(gettext(
+                            'crm_core.msg_lead_import_csv',
+                            file=self.file_name or '', line=line,
+                            error=str(exception))) from exception
+                # The row is reported; the reading goes on at its next line
+                yield line, BadRow(gettext(
+                        'crm_core.msg_lead_import_reason_quote',
+                        error=str(exception)))
+                start = line
+            else:
+                break
 
     def _read_xlsx(self):
         try:
@@ -396,10 +450,21 @@ class LeadImport(Workflow, ModelSQL, ModelView):
                     file=self.file_name or '')) from exception
         try:
             sheet = workbook.worksheets[0]
-            for line, cells in enumerate(
-                    sheet.iter_rows(values_only=True), 1):
-                if line == 1 or any(
-                        c is not None and str(c).strip() for c in cells):
+            # The declared dimension is not trusted: the real cells are read
+            sheet.reset_dimensions()
+            header = next(sheet.iter_rows(
+                    max_row=1, values_only=True), ())
+            width = len(header)
+            while width and (header[width - 1] is None
+                    or not str(header[width - 1]).strip()):
+                width -= 1
+            yield 1, list(header[:width])
+            if not width:
+                return
+            # The data rows bounded by the named columns
+            for line, cells in enumerate(sheet.iter_rows(
+                        min_row=2, max_col=width, values_only=True), 2):
+                if any(c is not None and str(c).strip() for c in cells):
                     yield line, list(cells)
         finally:
             workbook.close()
@@ -425,6 +490,7 @@ class LeadImport(Workflow, ModelSQL, ModelView):
         Error = pool.get('crm.lead.import.error')
         Error.delete([e for i in imports for e in i.errors])
         cls.write(imports, {
+                'error_message': None,
                 'rows': None,
                 'rows_valid': None,
                 'rows_error': None,
@@ -493,13 +559,9 @@ class LeadImport(Workflow, ModelSQL, ModelView):
         cursor = Transaction().connection.cursor()
         found = set()
         for sub_keys in grouped_slice(list(keys), 1000):
-            sub_keys = list(sub_keys)
-            if backend.name == 'postgresql':
-                # An array is hashed when the statistics of a table growing
-                # by the batches still make the planner scan it
-                in_keys = table.import_key == Any(sub_keys)
-            else:
-                in_keys = table.import_key.in_(sub_keys)
+            # An array is hashed when the statistics of a table growing by
+            # the batches still make the planner scan it
+            in_keys = dbtools.in_values(table.import_key, sub_keys)
             cursor.execute(*table.select(table.import_key,
                     where=(table.company == self.company.id) & in_keys))
             found.update(k for k, in cursor)
@@ -540,9 +602,13 @@ class LeadImport(Workflow, ModelSQL, ModelView):
         """Import the valid rows from start to stop
 
         Idempotent: a batch already done is ignored, a row already imported
-        is skipped; the batch is one transaction so no row is partial."""
+        is skipped; the batch is one transaction so no row is partial.
+        Run as the user who imported (the queue keeps the user): the rows
+        asking what the user may not create are errors. A batch that fails
+        puts the import in error with the reason, its rows rolled back."""
         pool = Pool()
         Opportunity = pool.get('sale.opportunity')
+        ModelAccess = pool.get('ir.model.access')
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         cls.lock(imports)
@@ -551,53 +617,105 @@ class LeadImport(Workflow, ModelSQL, ModelView):
             if (record.state not in {'queued', 'running'}
                     or str(start) in done):
                 continue
-            with Transaction().set_context(
-                    company=record.company.id, _check_access=False):
-                checker = LeadImportChecker(record)
-                rows, errors, keys, count, valid = [], [], set(), 0, 0
-                for line, cells in record._data_rows(start, stop):
-                    count += 1
-                    values, row_errors = checker.check(line, cells)
-                    if row_errors:
-                        errors.extend(row_errors)
-                        continue
-                    valid += 1
-                    if values['import_key'] not in keys:
-                        keys.add(values['import_key'])
-                        rows.append(values)
-                imported = record._imported_keys(keys)
-                to_import = [
-                    r for r in rows if r['import_key'] not in imported]
-                Opportunity.import_leads(record, to_import)
+            try:
+                with dbtools.savepoint('crm_lead_import_batch'), \
+                        Transaction().set_context(
+                            company=record.company.id,
+                            _check_access=False, _skip_warnings=True):
+                    with check_access():
+                        ModelAccess.check(Opportunity.__name__, 'create')
+                    count, valid, imported, errors = record._import_rows(
+                        start, stop)
+            except backend.DatabaseOperationalError:
+                # A lock or a serialization failure: the task is retried
+                raise
+            except Exception as exception:
+                record = cls(record.id)
+                error = str(getattr(exception, 'message', '') or exception)
+                cls.write([record], {
+                        'error_message': gettext(
+                            'crm_core.msg_lead_import_batch_failed',
+                            start=start + 1, stop=min(stop, record.rows or 0),
+                            error=error.splitlines()[0][:500]
+                            if error else type(exception).__name__),
+                        })
+                cls.fail([record])
+                continue
             # Errors found now (e.g. a salesperson removed since the check)
             record._store_errors(errors,
                 known={(e.line, e.column, e.reason) for e in record.errors})
             done.add(str(start))
-            rows_done = table.rows_done + count
+            # The counters under the lock of the import, in one statement
             cursor.execute(*table.update([
                         table.rows_imported, table.rows_skipped,
-                        table.rows_done, table.batches_done, table.state,
+                        table.rows_done, table.batches_done,
                         table.write_date, table.write_uid],
-                    [table.rows_imported + len(to_import),
-                        table.rows_skipped + valid - len(to_import),
-                        rows_done,
+                    [table.rows_imported + imported,
+                        table.rows_skipped + valid - imported,
+                        table.rows_done + count,
                         ','.join(sorted(done, key=int)),
-                        Case((rows_done >= table.rows, 'done'),
-                            else_='running'),
                         CurrentTimestamp(), Transaction().user],
                     where=table.id == record.id))
-            cls._clear_cache([record.id])
+            dbtools.clear_cache(cls, [record.id])
+            record = cls(record.id)
+            if record.rows_done >= (record.rows or 0):
+                cls.done([record])
+            elif record.state == 'queued':
+                cls.run([record])
+
+    def _import_rows(self, start, stop):
+        """Check and import the rows from start to stop
+
+        Return the counts of rows, of valid rows, of imported rows and the
+        errors."""
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        checker = LeadImportChecker(self)
+        rows, errors, keys, count, valid = [], [], set(), 0, 0
+        for line, cells in self._data_rows(start, stop):
+            count += 1
+            values, row_errors = checker.check(line, cells)
+            if row_errors:
+                errors.extend(row_errors)
+                continue
+            valid += 1
+            if values['import_key'] not in keys:
+                keys.add(values['import_key'])
+                rows.append(values)
+        imported = self._imported_keys(keys)
+        to_import = [r for r in rows if r['import_key'] not in imported]
+        ids, refused = Opportunity.import_leads(self, to_import)
+        errors.extend(refused)
+        valid -= len(refused)
+        return count, valid, len(ids), errors
 
     @classmethod
-    def _clear_cache(cls, ids):
-        "Forget the cached values of the records updated in SQL"
-        transaction = Transaction()
-        transaction.counter += 1
-        for cache in transaction.cache.values():
-            if cls.__name__ in cache:
-                records = cache[cls.__name__]
-                for id_ in ids:
-                    records.pop(id_, None)
+    @Workflow.transition('running')
+    def run(cls, imports):
+        pass
+
+    @classmethod
+    @Workflow.transition('done')
+    def done(cls, imports):
+        pass
+
+    @classmethod
+    @Workflow.transition('error')
+    def fail(cls, imports):
+        pass
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('queued')
+    def retry(cls, imports):
+        "Queue again the batches not done"
+        cls.write(imports, {'error_message': None})
+        for record in imports:
+            done = set(filter(None, (record.batches_done or '').split(',')))
+            for start in range(0, record.rows or 0, BATCH_SIZE):
+                if str(start) not in done:
+                    cls.__queue__.import_batch(
+                        [record], start, start + BATCH_SIZE)
 
     @classmethod
     def run_queued(cls, imports):
@@ -630,6 +748,8 @@ class LeadImportChecker:
             self.teams = self._teams()
         if 'tags' in self.mapping:
             self.tags = self._tags()
+        # Whether the user may create a lead of (team, salesperson)
+        self.allowed = {}
 
     @staticmethod
     def _key(value):
@@ -695,6 +815,8 @@ class LeadImportChecker:
         """Return (values, errors) of the row
 
         errors is a list of (line, column, value, reason)."""
+        if isinstance(cells, BadRow):
+            return {'line': line}, [(line, '', '', cells.reason)]
         raw = {}
         for target, position in self.mapping.items():
             raw[target] = cells[position] if position < len(cells) else None
@@ -705,6 +827,11 @@ class LeadImportChecker:
             errors.append((line, self.headers.get(target, ''),
                     text.get(target, ''),
                     self._error(target, reason, **kwargs)))
+
+        for target, value in text.items():
+            if _control.search(value):
+                error(target, 'control')
+                text[target] = _control.sub('', value)
 
         for target in ['external_id', 'title', 'company_name',
                 'contact_name', 'street', 'postal_code', 'city',
@@ -774,6 +901,13 @@ class LeadImportChecker:
             if not values['team']:
                 error('team', 'team')
 
+        if values['salesperson'] or values['team']:
+            target = 'salesperson' if values['salesperson'] else 'team'
+            values['assignment'] = (
+                self.headers.get(target, ''), text.get(target, ''))
+            if not self._allowed(values['team'], values['salesperson']):
+                error(target, 'assignment')
+
         values['tags'] = []
         if text.get('tags'):
             for name in re.split(r'[,;]', text['tags']):
@@ -788,6 +922,16 @@ class LeadImportChecker:
         values['import_key'] = self._import_key(text)
         values['line'] = line
         return values, errors
+
+    def _allowed(self, team, employee):
+        "Whether the user may create a lead of the team and salesperson"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        key = (team, employee)
+        if key not in self.allowed:
+            self.allowed[key] = not Opportunity.crm_forbidden_assignments(
+                self.company.id, [key])
+        return self.allowed[key]
 
     @staticmethod
     def _parse_phone(value, country_code):
@@ -942,10 +1086,15 @@ class Opportunity(metaclass=PoolMeta):
 
     @classmethod
     def import_leads(cls, lead_import, rows):
-        """Create the leads of the checked rows as the ORM would, in SQL
+        """Create the leads of the checked rows as create would, in SQL
 
-        The party with the same e-mail key is reused; otherwise the row
-        creates its party, e-mail, phone and address."""
+        The values of each lead go through preprocess_values as in create;
+        the rows asking for a salesperson or a team the user may not create
+        a lead for are refused. The party with the same e-mail key is
+        reused; otherwise the row creates its party, e-mail, phone and
+        address. The leads are stored with their history rows, then every
+        module's on_modification('create') is called for them.
+        Return the ids of the leads and the errors of the refused rows."""
         pool = Pool()
         Party = pool.get('party.party')
         Address = pool.get('party.address')
@@ -953,12 +1102,59 @@ class Opportunity(metaclass=PoolMeta):
         Configuration = pool.get('sale.configuration')
         Stage = pool.get('crm.stage')
         Team = pool.get('crm.team')
-        History = pool.get('crm.stage.history')
         OpportunityTag = pool.get('sale.opportunity-crm.tag')
         if not rows:
-            return []
-        transaction = Transaction()
+            return [], []
         company = lead_import.company
+
+        numbers = []
+        configuration = Configuration(1)
+        sequence = configuration.get_multivalue(
+            'sale_opportunity_sequence', company=company.id)
+        if sequence:
+            numbers = list(sequence.get_many(len(rows)))
+        # The values of each lead as a caller of create gives them
+        vlist = []
+        with without_check_access():
+            for i, row in enumerate(rows):
+                values = {
+                    'company': company.id,
+                    'description': (row['title'] or row['company_name']
+                        or row['contact_name']),
+                    'comment': row['description'] or None,
+                    'amount': row['amount'],
+                    'expected_closing': row['expected_closing'],
+                    'import_key': row['import_key'],
+                    'lead_import': lead_import.id,
+                    'capture_channel': 'import',
+                    'state': 'lead',
+                    }
+                if numbers:
+                    values['number'] = numbers[i]
+                if row['salesperson']:
+                    values['employee'] = row['salesperson']
+                if row['team']:
+                    values['team'] = row['team']
+                vlist.append(cls.preprocess_values('create', values))
+
+        # The rights of the user on what each row asks for
+        forbidden = cls.crm_forbidden_assignments(company.id, {
+                (v.get('team'), v.get('employee')) for v in vlist
+                if v.get('team') or v.get('employee')})
+        refused = []
+        if forbidden:
+            reason = gettext('crm_core.msg_lead_import_reason_assignment')
+            kept_rows, kept_values = [], []
+            for row, values in zip(rows, vlist):
+                if (values.get('team'), values.get('employee')) in forbidden:
+                    column, text = row.get('assignment') or ('', '')
+                    refused.append((row['line'], column, text, reason))
+                else:
+                    kept_rows.append(row)
+                    kept_values.append(values)
+            rows, vlist = kept_rows, kept_values
+            if not rows:
+                return [], refused
 
         existing = ContactMechanism.crm_parties_by_email(
             {r['email_key'] for r in rows if r.get('email_key')})
@@ -1024,96 +1220,82 @@ class Opportunity(metaclass=PoolMeta):
         mechanism_ids = insert_as_create(ContactMechanism, mechanism_values)
         mechanism_of = dict(zip(mechanism_keys, mechanism_ids))
 
+        # The defaults create fills for the fields not given
         stages = {}
         with without_check_access():
-            for team in {None} | {r['team'] for r in rows}:
-                stage = Stage.get_first('lead', Team(team) if team else None)
-                stages[team] = stage
-
-        numbers = []
-        configuration = Configuration(1)
-        sequence = configuration.get_multivalue(
-            'sale_opportunity_sequence', company=company.id)
-        if sequence:
-            numbers = list(sequence.get_many(len(rows)))
-        opportunity_values, unscored = [], {}
-        for i, row in enumerate(rows):
+            for team in {v.get('team') for v in vlist}:
+                stages[team] = Stage.get_first(
+                    'lead', Team(team) if team else None)
+        for row, values in zip(rows, vlist):
             key = row.get('email_key') or row['line']
             if key in existing:
-                party, contact = existing[key]
-                address = None
+                values['party'], values['contact'] = existing[key]
+                values['address'] = None
             else:
-                party = party_of[key]
-                contact = (mechanism_of.get((key, 'email'))
+                values['party'] = party_of[key]
+                values['contact'] = (mechanism_of.get((key, 'email'))
                     or mechanism_of.get((key, 'phone')))
-                address = address_of.get(key)
-            stage = stages[row['team']]
-            values = {
-                'company': company.id,
-                'party': party,
-                'contact': contact,
-                'address': address,
-                'description': (row['title'] or row['company_name']
-                    or row['contact_name']),
-                'comment': row['description'] or None,
-                'amount': row['amount'],
-                'expected_closing': row['expected_closing'],
-                'stage': stage.id if stage else None,
-                'import_key': row['import_key'],
-                'lead_import': lead_import.id,
-                'capture_channel': 'import',
-                'state': 'lead',
-                }
-            if numbers:
-                values['number'] = numbers[i]
-            values['conversion_probability'] = (stage.probability if stage
-                else cls.default_conversion_probability())
-            # The scoring then writes only the leads that a rule or the
-            # learned model moves from there
-            probability = values['conversion_probability']
-            if probability not in unscored:
-                unscored[probability] = cls._crm_unscored_values(probability)
-            values.update(unscored[probability])
-            if row['salesperson']:
-                values['employee'] = row['salesperson']
-            if row['team']:
-                values['team'] = row['team']
-            opportunity_values.append(values)
-        ids = insert_as_create(cls, opportunity_values)
+                values['address'] = address_of.get(key)
+            if 'stage' not in values:
+                stage = stages[values.get('team')]
+                values['stage'] = stage.id if stage else None
+                if 'conversion_probability' not in values:
+                    values['conversion_probability'] = (stage.probability
+                        if stage else cls.default_conversion_probability())
+        ids = insert_as_create(cls, vlist)
 
         insert_as_create(OpportunityTag, [
                 {'opportunity': id_, 'tag': tag}
                 for id_, row in zip(ids, rows) for tag in row['tags']])
-        now = dt.datetime.now()
-        insert_as_create(History, [{
-                    'opportunity': id_,
-                    'from_stage': None,
-                    'to_stage': v['stage'],
-                    'user': transaction.user,
-                    'date': now,
-                    'duration': None,
-                    } for id_, v in zip(ids, opportunity_values)
-                if v['stage']])
-        analyze_grown([Party, Address, ContactMechanism, cls, History],
-            len(rows))
-        cls._imported_as_created(ids, [
-                id_ for id_, v in zip(ids, opportunity_values)
-                if not v.get('employee')])
-        return ids
+        analyze_grown([Party, Address, ContactMechanism, cls], len(rows))
+        # What every module does for a new lead (stage history, assignment,
+        # scoring, …)
+        dbtools.create_hooks(cls, ids, browse_size=BROWSE_SIZE)
+        return ids, refused
 
     @classmethod
-    def _imported_as_created(cls, ids, unassigned):
-        """Do for the inserted leads what create does: assign the unassigned
-        ones, score them all"""
+    def crm_forbidden_assignments(cls, company, assignments):
+        """Return the (team, employee) of assignments for which the user of
+        the transaction may not create a lead of the company
+
+        By the record rules of the leads for creation, as create checks
+        them: a lead of each is stored in a savepoint rolled back."""
         pool = Pool()
-        Configuration = pool.get('crm.configuration')
-        if (Configuration(1).assignment_auto
-                and cls._assignment_rules_exist()):
-            # Browsed by slices: the instances of one browse check the whole
-            # list of ids, which is quadratic
-            for sub_ids in grouped_slice(unassigned, BROWSE_SIZE):
-                cls.assign(cls.browse(list(sub_ids)), auto=True)
-        cls.crm_compute_scoring(ids=ids)
+        Rule = pool.get('ir.rule')
+        transaction = Transaction()
+        assignments = sorted(assignments, key=lambda a: (a[0] or 0, a[1] or 0))
+        if not assignments or not transaction.user:
+            return set()
+        with check_access():
+            domain = Rule.domain_get(cls.__name__, mode='create')
+        if not domain:
+            return set()
+        forbidden = set()
+        try:
+            with dbtools.savepoint('crm_lead_assignments'), \
+                    without_check_access():
+                ids = insert_as_create(cls, [{
+                            'company': company,
+                            'team': team,
+                            'employee': employee,
+                            'number': '',
+                            'state': 'lead',
+                            } for team, employee in assignments])
+                with transaction.set_user(0), inactive_records():
+                    allowed = set(map(int, cls.search([
+                                    ('id', 'in', ids),
+                                    domain,
+                                    ], order=[])))
+                forbidden = {a for a, i in zip(assignments, ids)
+                    if i not in allowed}
+                raise _Probed
+        except _Probed:
+            pass
+        return forbidden
+
+
+class _Probed(Exception):
+    "Rolls back the savepoint of a probe"
 
 
 class ContactMechanism(metaclass=PoolMeta):
@@ -1158,122 +1340,3 @@ class ContactMechanism(metaclass=PoolMeta):
             'crm_key': key,
             'name': name or None,
             }
-
-
-def _column_fields(Model):
-    "The names of the fields of Model stored in its table"
-    names = []
-    for name, field in Model._fields.items():
-        if name in {'id', 'create_uid', 'create_date', 'write_uid',
-                'write_date'}:
-            continue
-        if isinstance(field, fields.Function):
-            continue
-        if field._type in {'one2many', 'many2many'}:
-            continue
-        names.append(name)
-    return names
-
-
-def _multivalue_defaults(Model):
-    "The default values of the multi-value fields, by value model"
-    result = {}
-    for name, field in Model._fields.items():
-        if isinstance(field, fields.MultiValue):
-            method = getattr(Model, 'default_%s' % name, None)
-            if method is not None:
-                value = method()
-                if value is not None:
-                    Value = Model.multivalue_model(name)
-                    result.setdefault(Value, {})[name] = value
-    return result
-
-
-def _insert_multivalues(Model, ids):
-    """Store the default values of the multi-value fields of the new records
-
-    set_multivalue stores the fields of one value model in one record
-    matching the pattern (the company of the context)."""
-    company = Transaction().context.get('company')
-    for Value, values in _multivalue_defaults(Model).items():
-        parent = next(n for n, f in Value._fields.items()
-            if f._type == 'many2one' and f.model_name == Model.__name__)
-        if 'company' in Value._fields:
-            values = dict(values, company=company)
-        insert_as_create(Value, [dict(values, **{parent: i}) for i in ids])
-
-
-def analyze_grown(Models, count):
-    """Refresh the statistics of the tables that count new rows make grow
-    by a good part (PostgreSQL)
-
-    The next batches, the scoring and the searches are planned for the rows
-    they find, not for the table as it was before the import."""
-    if backend.name != 'postgresql':
-        return
-    cursor = Transaction().connection.cursor()
-    for Model in Models:
-        cursor.execute(
-            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
-            ('"%s"' % Model._table,))
-        tuples, = cursor.fetchone()
-        if tuples < GROWTH * count:
-            cursor.execute('ANALYZE "%s"' % Model._table)
-
-
-def insert_as_create(Model, vlist):
-    """Insert the values as Model.create would store them; return the ids
-
-    The defaults and the create user and date are filled like the ORM does;
-    the caller gives the values the ORM would compute. On PostgreSQL the
-    rows are copied (COPY) with ids reserved from the table sequence."""
-    if not vlist:
-        return []
-    transaction = Transaction()
-    database = transaction.database
-    connection = transaction.connection
-    cursor = connection.cursor()
-    table = Model.__table__()
-    names = _column_fields(Model)
-    with without_check_access():
-        defaults = Model.default_get(names, with_rec_name=False)
-    defaults = {n: v for n, v in defaults.items() if n in names}
-    columns = sorted(set(defaults).union(*(v.keys() for v in vlist)))
-    formats = [Model._fields[c].sql_format for c in columns]
-    user = transaction.user
-
-    def row_values(values, now):
-        return [f(values[c] if c in values else defaults.get(c))
-            for c, f in zip(columns, formats)] + [user, now]
-
-    ids = database.nextid(connection, Model._table, count=len(vlist))
-    if ids is not None:
-        if not isinstance(ids, list):
-            ids = [ids]
-        # The transaction timestamp as CURRENT_TIMESTAMP stores it
-        cursor.execute('SELECT CAST(CURRENT_TIMESTAMP AS TIMESTAMP)')
-        now, = cursor.fetchone()
-        copy_columns = ', '.join('"%s"' % c for c in (
-                ['id'] + columns + ['create_uid', 'create_date']))
-        tail = [user, now]
-        with cursor.copy('COPY "%s" (%s) FROM STDIN' % (
-                    Model._table, copy_columns)) as copy:
-            for id_, values in zip(ids, vlist):
-                copy.write_row([id_] + [
-                        values[c] if c in values else defaults.get(c)
-                        for c in columns] + tail)
-    else:
-        sql_columns = [getattr(table, c) for c in columns] + [
-            table.create_uid, table.create_date]
-        ids = []
-        for values in vlist:
-            row = row_values(values, CurrentTimestamp())
-            if database.has_returning():
-                cursor.execute(*table.insert(
-                        sql_columns, [row], returning=[table.id]))
-                ids.append(cursor.fetchone()[0])
-            else:
-                cursor.execute(*table.insert(sql_columns, [row]))
-                ids.append(cursor.lastrowid)
-    _insert_multivalues(Model, ids)
-    return ids

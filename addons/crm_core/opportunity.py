@@ -1,6 +1,7 @@
 # This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
+import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from trytond.pyson import Eval, PYSONDecoder, PYSONEncoder
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
+from . import dbtools
 from .exceptions import LostReasonError, StageError
 
 
@@ -219,52 +221,71 @@ class Opportunity(metaclass=PoolMeta):
         return super().copy(opportunities, default=default)
 
     @classmethod
-    def create(cls, vlist):
+    def preprocess_values(cls, mode, values):
         pool = Pool()
-        History = pool.get('crm.stage.history')
-        opportunities = super().create(vlist)
-        # At creation the state wins: the stage follows it
-        to_write = cls._stage_values(cls._stages_to_follow(opportunities))
-        if to_write:
-            super().write(*to_write)
-        History.record([
-                (o, None, o.stage)
-                for o in cls.browse([o.id for o in opportunities])
-                if o.stage])
-        return opportunities
+        Stage = pool.get('crm.stage')
+        values = super().preprocess_values(mode, values)
+        # A stage moved by hand brings its probability
+        if (mode == 'write' and values.get('stage')
+                and 'conversion_probability' not in values):
+            values['conversion_probability'] = Stage(
+                values['stage']).probability
+        return values
 
     @classmethod
-    def write(cls, *args):
+    def on_modification(cls, mode, opportunities, field_names=None):
+        super().on_modification(mode, opportunities, field_names=field_names)
+        if mode == 'create':
+            # At creation the state wins: the stage follows it, recorded
+            # as the first stage
+            to_write = cls._stage_values(cls._stages_to_follow(opportunities))
+            if to_write:
+                with Transaction().set_context(_crm_stage_created=True):
+                    cls.write(*to_write)
+                opportunities = cls.browse([o.id for o in opportunities])
+            cls._crm_record_created([o for o in opportunities if o.stage])
+
+    @classmethod
+    def _crm_record_created(cls, opportunities):
+        """Record the first stage of the new opportunities
+
+        Set-based: the rows are those the history records for a move from
+        no stage, stored in one statement for the leads of an import."""
+        pool = Pool()
+        History = pool.get('crm.stage.history')
+        transaction = Transaction()
+        now = dt.datetime.now()
+        ids = dbtools.insert_as_create(History, [{
+                    'opportunity': o.id,
+                    'from_stage': None,
+                    'to_stage': o.stage.id,
+                    'user': transaction.user,
+                    'date': now,
+                    'duration': None,
+                    } for o in opportunities])
+        dbtools.create_hooks(History, ids)
+
+    @classmethod
+    def on_write(cls, opportunities, values):
         pool = Pool()
         Stage = pool.get('crm.stage')
         History = pool.get('crm.stage.history')
-
-        actions = iter(args)
-        args = []
-        moved = {}
-        state_changed = []
-        for opportunities, values in zip(actions, actions):
-            if 'stage' in values:
-                stage = Stage(values['stage']) if values['stage'] else None
-                if stage and 'conversion_probability' not in values:
-                    values = values.copy()
-                    values['conversion_probability'] = stage.probability
-                for opportunity in opportunities:
-                    if opportunity.stage != stage:
-                        moved[opportunity.id] = opportunity.stage
-            if 'state' in values:
-                state_changed.extend(opportunities)
-            args.extend((opportunities, values))
-
-        super().write(*args)
-
-        if moved:
-            opportunities = cls.browse(list(moved))
-            History.record([
-                    (o, moved[o.id], o.stage) for o in opportunities])
-            cls._follow_stage(opportunities)
-        if state_changed:
-            cls._follow_state(cls.browse(list(set(map(int, state_changed)))))
+        callbacks = super().on_write(opportunities, values)
+        if ('stage' in values
+                and not Transaction().context.get('_crm_stage_created')):
+            stage = Stage(values['stage']) if values['stage'] else None
+            moved = {o.id: o.stage for o in opportunities if o.stage != stage}
+            if moved:
+                def record_moves():
+                    records = cls.browse(list(moved))
+                    History.record(
+                        [(o, moved[o.id], o.stage) for o in records])
+                    cls._follow_stage(records)
+                callbacks.append(record_moves)
+        if 'state' in values:
+            ids = list(map(int, opportunities))
+            callbacks.append(lambda: cls._follow_state(cls.browse(ids)))
+        return callbacks
 
     @classmethod
     def _stage_transitions(cls):

@@ -2,18 +2,15 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 import datetime as dt
-import json
 import math
 from collections import defaultdict
-from contextlib import contextmanager
 
-from sql import Cast, Literal, Null, Table, Union, Values, Window
+from sql import Cast, Literal, Null, Table, Union, Window
 from sql.aggregate import Count, Min, Sum
-from sql.functions import Abs, Function, RowNumber
+from sql.functions import Abs, RowNumber
 from sql.conditionals import Case, Coalesce
 from sql.operators import Exists
 
-from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields,
@@ -22,6 +19,7 @@ from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 
+from . import dbtools
 from .exceptions import ScoringRuleError
 from .opportunity import LeadDomainMixin
 
@@ -40,29 +38,6 @@ FACTOR_COUNT = 3
 AMOUNT_BUCKETS = [1000, 10000, 100000]
 # The ids in one query
 BATCH = 1000
-
-
-class JsonToRecordset(Function):
-    __slots__ = ()
-    _function = 'JSON_TO_RECORDSET'
-
-
-@contextmanager
-def without_jit(cursor):
-    """Run the queries of the block without PostgreSQL's JIT compilation
-
-    The queries over the facts of many opportunities (the counts of a
-    feature, the union of one query per feature) are estimated above
-    jit_above_cost, but compiling their many expressions costs more than it
-    saves: about 1 s on the held-out part of a million opportunities and as
-    much on the counts, 70 ms for ten thousand leads.
-    SET LOCAL is undone by the rollback when the block fails."""
-    if backend.name == 'postgresql':
-        cursor.execute('SET LOCAL jit = off')
-        yield
-        cursor.execute('RESET jit')
-    else:
-        yield
 
 
 class ScoringFeature:
@@ -340,7 +315,7 @@ class ScoringModel(ModelSQL, ModelView):
                 Cast(value, Feature.value.sql_type().base).as_('value'),
                 table.state.as_('state'),
                 where=condition)
-            with without_jit(cursor):
+            with dbtools.without_jit():
                 cursor.execute(*values.select(
                         values.value,
                         Sum(Case((values.state == 'won', 1), else_=0)),
@@ -365,9 +340,8 @@ class ScoringModel(ModelSQL, ModelView):
             feature_table.create_uid, feature_table.create_date]
         for sub_rows in grouped_slice(rows, BATCH):
             cursor.execute(*feature_table.insert(columns, list(sub_rows)))
-        if backend.name == 'postgresql':
-            # The planner joins the new values with the opportunities
-            cursor.execute('ANALYZE "%s"' % Feature._table)
+        # The planner joins the new values with the opportunities
+        dbtools.analyze(Feature)
         self.state = 'trained'
 
         # Measure on the held-out part
@@ -377,7 +351,7 @@ class ScoringModel(ModelSQL, ModelView):
         totals = contributions.select(
             contributions.id, Sum(contributions.weight).as_('total'),
             group_by=[contributions.id])
-        with without_jit(cursor):
+        with dbtools.without_jit():
             cursor.execute(*table.join(totals, 'LEFT',
                     condition=totals.id == table.id
                     ).select(table.state, Coalesce(totals.total, 0),
@@ -413,9 +387,8 @@ class ScoringModel(ModelSQL, ModelView):
             where=closed(history))
         cursor.execute(*holdout.insert([holdout.id], ranked.select(
                     ranked.id, where=(ranked.rank % HOLDOUT) == 0)))
-        if backend.name == 'postgresql':
-            # Temporary tables are not analyzed by autovacuum
-            cursor.execute('ANALYZE "%s"' % holdout._name)
+        # Temporary tables are not analyzed by autovacuum
+        dbtools.analyze(holdout._name)
         return holdout
 
     def _contributions(self, where, bulk=False):
@@ -503,7 +476,7 @@ class ScoringModel(ModelSQL, ModelView):
                 RowNumber(window=Window([contributions.id],
                         order_by=[Abs(contributions.weight).desc,
                             contributions.feature.asc])).as_('rank'))
-            with without_jit(cursor):
+            with dbtools.without_jit():
                 cursor.execute(*ranked.select(
                         ranked.id, ranked.feature, ranked.total,
                         where=ranked.rank <= FACTOR_COUNT,
@@ -597,16 +570,11 @@ class Opportunity(metaclass=PoolMeta):
         return super().copy(opportunities, default=default)
 
     @classmethod
-    def create(cls, vlist):
-        opportunities = super().create(vlist)
-        cls.crm_compute_scoring(ids=[o.id for o in opportunities])
-        return opportunities
-
-    @classmethod
-    def write(cls, *args):
-        super().write(*args)
-        ids = {o.id for records in args[::2] for o in records}
-        cls.crm_compute_scoring(ids=list(ids))
+    def on_modification(cls, mode, opportunities, field_names=None):
+        super().on_modification(mode, opportunities, field_names=field_names)
+        # Scored on save
+        if mode in {'create', 'write'}:
+            cls.crm_compute_scoring(ids=[o.id for o in opportunities])
 
     @classmethod
     def _scoring_features(cls):
@@ -662,10 +630,7 @@ class Opportunity(metaclass=PoolMeta):
                 relation.tag)
 
         def amount(table, bulk):
-            column = table.amount
-            if backend.name == 'sqlite':
-                # Decimal is stored as bytes
-                column = Cast(column, 'NUMERIC')
+            column = dbtools.numeric(table.amount)
             # No amount or zero tells nothing (a won opportunity takes the
             # amount of its sales)
             whens = [((column == Null) | (column == 0), Null)]
@@ -852,38 +817,8 @@ class Opportunity(metaclass=PoolMeta):
     @classmethod
     def _crm_update_scoring(cls, rows):
         "Write (id, score, details, probability, factors) in bulk"
-        transaction = Transaction()
-        cursor = transaction.connection.cursor()
-        table = cls.__table__()
-        names = ['id', 'score', 'score_details', 'win_probability',
-            'win_factors']
-        columns = [getattr(table, n) for n in names[1:]]
-        if backend.name == 'postgresql' and rows:
-            # One JSON parameter for all the rows: thousands of placeholders
-            # cost more to parse and bind than the update itself, and JSON
-            # is encoded in C where arrays of strings are escaped in Python
-            rows_json = json.dumps(
-                [dict(zip(names, r)) for r in rows], ensure_ascii=False)
-            values = JsonToRecordset(Cast(rows_json, 'JSON'),
-                columns_definitions=[
-                    (n, getattr(cls, n).sql_type().base) for n in names])
-            cursor.execute(*table.update(columns,
-                    [getattr(values, n) for n in names[1:]],
-                    from_=[values], where=table.id == values.id))
-        else:
-            for sub_rows in grouped_slice(rows, BATCH):
-                values = Values(list(sub_rows))
-                cursor.execute(*table.update(columns,
-                        [values.column2, values.column3,
-                            values.column4, values.column5],
-                        from_=[values],
-                        where=table.id == values.column1))
-        # The records read before see the new values
-        transaction.counter += 1
-        for cache in transaction.cache.values():
-            if cls.__name__ in cache:
-                for row in rows:
-                    cache[cls.__name__].pop(row[0], None)
+        dbtools.update_rows(cls, ['id', 'score', 'score_details',
+                'win_probability', 'win_factors'], rows)
 
 
 class Cron(metaclass=PoolMeta):

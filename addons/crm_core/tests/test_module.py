@@ -1661,7 +1661,7 @@ class CrmCoreTestCase(
         ContactMechanism = pool.get('party.contact_mechanism')
         History = pool.get('crm.stage.history')
         Tag = pool.get('crm.tag')
-        from trytond.modules.crm_core.lead_import import _column_fields
+        from trytond.modules.crm_core.dbtools import column_fields as _column_fields
         company = create_company()
         employee = create_employee(company, name="Sam Seller")
         belgium = Country(name="Belgium", code='BE')
@@ -1897,6 +1897,297 @@ class CrmCoreTestCase(
             lead_import = self._lead_import(company, "Amount\n12\n")
             with self.assertRaisesRegex(UserError, 'mapped to the lead'):
                 LeadImport.check([lead_import])
+
+    @with_transaction()
+    def test_lead_import_nul_anywhere(self):
+        "A NUL byte anywhere in the file refuses it, not only in the first 4 kB"
+        company = create_company()
+        rows = ''.join(f"Lead {i},lead{i}@example.com\n" for i in range(300))
+        data = ("Name,E-mail\n" + rows).encode('utf-8')
+        self.assertGreater(len(data), 4096)
+        with set_company(company):
+            with self.assertRaisesRegex(UserError, 'neither a CSV'):
+                self._lead_import(company, data + b'Nul\x00,x@example.com\n')
+
+    @with_transaction()
+    def test_lead_import_batch_error(self):
+        "A failed batch puts the import in error with the reason; retry, draft"
+        pool = Pool()
+        LeadImport = pool.get('crm.lead.import')
+        Opportunity = pool.get('sale.opportunity')
+        company = create_company()
+        good = ("Name,E-mail\n" + ''.join(
+                f"Lead {i},lead{i}@example.com\n" for i in range(300))
+            ).encode('utf-8')
+        with set_company(company):
+            lead_import = self._lead_import(company, good)
+            LeadImport.check([lead_import])
+            LeadImport.import_([lead_import])
+            # The file spoiled behind the check (as a failing batch would
+            # find it): the batch fails, nothing is half imported
+            table = LeadImport.__table__()
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.update([table.file],
+                    [good + b'Nul\x00,x@example.com\n'],
+                    where=table.id == lead_import.id))
+            LeadImport.run_queued([lead_import])
+            lead_import = LeadImport(lead_import.id)
+            self.assertEqual(lead_import.state, 'error')
+            self.assertIn('rows 1 to 300', lead_import.error_message)
+            self.assertIn('neither a CSV', lead_import.error_message)
+            self.assertEqual(Opportunity.search(
+                    [('lead_import', '=', lead_import.id)], count=True), 0)
+
+            # Retry fails again on the same file
+            LeadImport.retry([lead_import])
+            LeadImport.run_queued([lead_import])
+            self.assertEqual(LeadImport(lead_import.id).state, 'error')
+
+            # Back to draft, the file fixed, imported
+            LeadImport.draft([lead_import])
+            lead_import = LeadImport(lead_import.id)
+            self.assertEqual(lead_import.state, 'draft')
+            self.assertFalse(lead_import.error_message)
+            LeadImport.write([lead_import], {'file': good})
+            LeadImport.check([lead_import])
+            LeadImport.import_([lead_import])
+            LeadImport.run_queued([lead_import])
+            lead_import = LeadImport(lead_import.id)
+            self.assertEqual(lead_import.state, 'done')
+            self.assertEqual(lead_import.rows_imported, 300)
+
+    @staticmethod
+    def _xlsx(rows, dimension=None):
+        "An XLSX file of the rows, its declared dimension replaced"
+        import io
+        import re
+        import zipfile
+        import openpyxl
+        workbook = openpyxl.Workbook()
+        sheet = workbook.active
+        for row in rows:
+            sheet.append(row)
+        content = io.BytesIO()
+        workbook.save(content)
+        if dimension is None:
+            return content.getvalue()
+        result = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(content.getvalue())) as source, \
+                zipfile.ZipFile(result, 'w', zipfile.ZIP_DEFLATED) as target:
+            for item in source.infolist():
+                data = source.read(item.filename)
+                if item.filename == 'xl/worksheets/sheet1.xml':
+                    data = re.sub(rb'<dimension ref="[^"]*"/>',
+                        b'<dimension ref="%s"/>' % dimension.encode(), data)
+                target.writestr(item, data)
+        return result.getvalue()
+
+    @with_transaction()
+    def test_lead_import_xlsx_dimension(self):
+        "The real cells of an XLSX file are read, not its declared dimension"
+        import time
+        pool = Pool()
+        LeadImport = pool.get('crm.lead.import')
+        company = create_company()
+        with set_company(company):
+            data = self._xlsx(
+                [["Name", "E-mail"], ["Ann", "ann@example.com"]],
+                dimension='A1:XFD1048576')
+            self.assertLess(len(data), 6000)
+            start = time.monotonic()
+            lead_import = self._lead_import(
+                company, data, file_name='leads.xlsx')
+            LeadImport.check([lead_import])
+            self.assertLess(time.monotonic() - start, 1)
+            self.assertEqual(lead_import.format, 'xlsx')
+            self.assertEqual(
+                [c.header for c in lead_import.columns], ["Name", "E-mail"])
+            self.assertEqual(
+                (lead_import.rows, lead_import.rows_valid), (1, 1))
+
+            # Rows beyond a too small declared range are read
+            data = self._xlsx(
+                [["Name", "E-mail"]] + [
+                    [f"Lead {i}", f"lead{i}@example.com"] for i in range(4)],
+                dimension='A1:B2')
+            lead_import = self._lead_import(
+                company, data, file_name='leads.xlsx')
+            LeadImport.check([lead_import])
+            self.assertEqual(
+                (lead_import.rows, lead_import.rows_valid), (4, 4))
+
+    @with_transaction()
+    def test_lead_import_csv_unclosed_quote(self):
+        "A CSV row with an unclosed quote is an error row, the next are read"
+        pool = Pool()
+        LeadImport = pool.get('crm.lead.import')
+        Opportunity = pool.get('sale.opportunity')
+        company = create_company()
+        with set_company(company):
+            lead_import = self._run_import(company,
+                'Name,E-mail\n'
+                'Ann,ann@example.com\n'
+                '"Bob,bob@example.com\n'
+                'Carl,carl@example.com\n', skip_errors=True)
+            self.assertEqual(
+                (lead_import.rows, lead_import.rows_valid,
+                    lead_import.rows_error), (3, 2, 1))
+            error, = lead_import.errors
+            self.assertEqual(error.line, 3)
+            self.assertIn('quote', error.reason)
+            leads = Opportunity.search(
+                [('lead_import', '=', lead_import.id)],
+                order=[('id', 'ASC')])
+            self.assertEqual(
+                [l.party.name for l in leads], ["Ann", "Carl"])
+            # A cell with a control character is refused too
+            lead_import = self._lead_import(company,
+                'Name,E-mail\nAn\x01n,ann@example.com\n')
+            LeadImport.check([lead_import])
+            self.assertEqual(lead_import.rows_error, 1)
+
+    @with_transaction()
+    def test_lead_import_access(self):
+        "A lead import is read by its creator and the CRM Managers only"
+        pool = Pool()
+        LeadImport = pool.get('crm.lead.import')
+        Column = pool.get('crm.lead.import.column')
+        Error = pool.get('crm.lead.import.error')
+        User = pool.get('res.user')
+        company = create_company()
+        users = {}
+        for login, groups in [
+                ('nobody', []),
+                ('ann', [group('group_crm')]),
+                ('bob', [group('group_crm')]),
+                ('manager', [group('group_crm_manager')]),
+                ]:
+            user = User(login=login, companies=[company], company=company,
+                groups=groups)
+            user.save()
+            users[login] = user
+
+        def as_user(login):
+            return Transaction().set_user(users[login].id)
+
+        with set_company(company), \
+                Transaction().set_context(_check_access=True):
+            with as_user('ann'):
+                mine = self._lead_import(company, "Name\nLead\n\"Bad\n")
+                LeadImport.check([mine])
+            with as_user('bob'):
+                self.assertEqual(LeadImport.search([]), [])
+                self.assertEqual(Column.search([]), [])
+                self.assertEqual(Error.search([]), [])
+                with self.assertRaises(AccessError):
+                    LeadImport.read([mine.id], ['file'])
+                with self.assertRaises(AccessError):
+                    LeadImport.write([LeadImport(mine.id)],
+                        {'skip_errors': True})
+                with self.assertRaises(AccessError):
+                    LeadImport.delete([LeadImport(mine.id)])
+            with as_user('nobody'):
+                with self.assertRaises(AccessError):
+                    LeadImport.search([])
+                with self.assertRaises(AccessError):
+                    Column.search([])
+            with as_user('ann'):
+                self.assertEqual(LeadImport.search([]), [mine])
+                self.assertEqual(len(Error.search([])), 1)
+            with as_user('manager'):
+                self.assertEqual(LeadImport.search([]), [mine])
+                self.assertEqual(len(Column.search([])), 1)
+
+    @with_transaction()
+    def test_lead_import_rights_per_row(self):
+        "A row asking for a salesperson of another team is an error row"
+        pool = Pool()
+        LeadImport = pool.get('crm.lead.import')
+        Opportunity = pool.get('sale.opportunity')
+        Team = pool.get('crm.team')
+        User = pool.get('res.user')
+        company = create_company()
+        with set_company(company):
+            maria, sara = [
+                create_employee(company, n) for n in ["Maria", "Sara"]]
+            Team(name="Direct Sales", members=[{'employee': maria}]).save()
+            Team(name="Field Sales", members=[{'employee': sara}]).save()
+            user = User(login='maria', companies=[company], company=company,
+                employees=[maria], employee=maria,
+                groups=[group('group_crm')])
+            user.save()
+            with Transaction().set_user(user.id), \
+                    Transaction().set_context(
+                        employee=maria.id, employees=[maria.id]):
+                with Transaction().set_context(_check_access=True):
+                    lead_import = self._lead_import(company,
+                        "Name,Salesperson,Team\n"
+                        "Mine,Maria,Direct Sales\n"
+                        "Theirs,Sara,Field Sales\n",
+                        skip_errors=True)
+                    LeadImport.check([lead_import])
+                    lead_import = LeadImport(lead_import.id)
+                    self.assertEqual(lead_import.rows_error, 1)
+                    error, = lead_import.errors
+                    self.assertEqual(error.line, 3)
+                    self.assertIn('may not assign', error.reason)
+                    LeadImport.import_([lead_import])
+                # The batch as the queue runs it: as the user, without the
+                # access checks of the RPC
+                LeadImport.run_queued([lead_import])
+                lead_import = LeadImport(lead_import.id)
+                self.assertEqual(lead_import.state, 'done')
+                self.assertEqual(lead_import.rows_imported, 1)
+            leads = Opportunity.search([('lead_import', '=', lead_import.id)])
+            self.assertEqual([l.employee for l in leads], [maria])
+
+    @with_transaction()
+    def test_lead_import_hooks_history(self):
+        "Imported leads get every module's creation hooks and history rows"
+        from trytond.modules.crm_core.tests import hook
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Party = pool.get('party.party')
+        company = create_company()
+        hook.CREATED = []
+        try:
+            with set_company(company):
+                lead_import = self._run_import(company,
+                    "Name,Amount\nAnn,10\nBob,20\n")
+                imported = Opportunity.search(
+                    [('lead_import', '=', lead_import.id)],
+                    order=[('id', 'ASC')])
+                party = Party(name="Carl")
+                party.save()
+                reference = Opportunity(party=party, description="Carl",
+                    amount=Decimal(30), capture_channel='import')
+                reference.save()
+            self.assertEqual(len(imported), 2)
+            self.assertTrue(set(map(int, imported)) <= set(hook.CREATED))
+            self.assertIn(reference.id, hook.CREATED)
+        finally:
+            hook.CREATED = None
+
+        # The history rows of the host, as the ORM writes them
+        from sql import Column
+        history = Opportunity.__table_history__()
+        cursor = Transaction().connection.cursor()
+        names = sorted(n for n, f in Opportunity._fields.items()
+            if f.sql_type() and not hasattr(f, 'get')
+            and n not in {'id', 'number', 'party', 'description', 'amount',
+                'import_key', 'lead_import', 'create_date', 'write_date',
+                'start_date'})
+
+        def rows(opportunity):
+            cursor.execute(*history.select(
+                    *[getattr(history, n) for n in names],
+                    where=history.id == opportunity.id,
+                    order_by=[Column(history, '__id').asc]))
+            return cursor.fetchall()
+        reference_rows = rows(reference)
+        self.assertTrue(reference_rows)
+        for lead in imported:
+            self.assertEqual(rows(lead), reference_rows)
 
     @with_transaction()
     def test_timeline_events_unique(self):

@@ -1,0 +1,305 @@
+# This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+"""The database plumbing of the suite, in one place
+
+The backend branches (PostgreSQL or SQLite), the bulk insert (COPY), the
+statistics (ANALYZE), the JIT switch, the array parameters and the clearing
+of the transaction caches after SQL writes. The concept files call these
+helpers; each gives on SQLite the same result as on PostgreSQL."""
+import json
+from contextlib import contextmanager
+
+from sql import Cast, Column, Values
+from sql.functions import CurrentTimestamp, Function
+from sql.operators import Any
+
+from trytond import backend
+from trytond.model import fields
+from trytond.tools import grouped_slice
+from trytond.transaction import Transaction, without_check_access
+
+# A table whose statistics count less than GROWTH times the new rows is
+# analyzed (the planner scales the counts with the size of the table)
+GROWTH = 2
+# The rows of one statement when they are sent as parameters
+BATCH = 1000
+
+
+class JsonToRecordset(Function):
+    __slots__ = ()
+    _function = 'JSON_TO_RECORDSET'
+
+
+def is_postgresql():
+    "Whether the database of the transaction is PostgreSQL"
+    return backend.name == 'postgresql'
+
+
+@contextmanager
+def without_jit():
+    """Run the queries of the block without PostgreSQL's JIT compilation
+
+    Queries over many rows with many expressions are estimated above
+    jit_above_cost, but compiling them costs more than it saves (about 1 s
+    on a million opportunities). SET LOCAL is undone by the rollback when
+    the block fails."""
+    if is_postgresql():
+        cursor = Transaction().connection.cursor()
+        cursor.execute('SET LOCAL jit = off')
+        yield
+        cursor.execute('RESET jit')
+    else:
+        yield
+
+
+def numeric(column):
+    "The column of a Numeric field as a number in SQL (SQLite stores text)"
+    if backend.name == 'sqlite':
+        return Cast(column, 'NUMERIC')
+    return column
+
+
+def in_values(column, values):
+    """The condition column in values, for one statement
+
+    On PostgreSQL an array parameter: it is hashed when the statistics of a
+    growing table still make the planner scan it, and it is one parameter."""
+    values = list(values)
+    if is_postgresql():
+        return column == Any(values)
+    return column.in_(values)
+
+
+def analyze(*tables):
+    """Refresh the statistics of the tables (PostgreSQL)
+
+    tables are Models or table names; temporary tables are never analyzed
+    by autovacuum, new values must be known to the planner."""
+    if not is_postgresql():
+        return
+    cursor = Transaction().connection.cursor()
+    for table in tables:
+        name = table if isinstance(table, str) else table._table
+        cursor.execute('ANALYZE "%s"' % name)
+
+
+def analyze_grown(Models, count):
+    """Refresh the statistics of the tables that count new rows make grow
+    by a good part (PostgreSQL)
+
+    The next batches, the scoring and the searches are planned for the rows
+    they find, not for the table as it was before."""
+    if not is_postgresql():
+        return
+    cursor = Transaction().connection.cursor()
+    for Model in Models:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+            ('"%s"' % Model._table,))
+        tuples, = cursor.fetchone()
+        if tuples < GROWTH * count:
+            cursor.execute('ANALYZE "%s"' % Model._table)
+
+
+def has_extension(name):
+    "Whether the PostgreSQL extension is installed in the database"
+    database = Transaction().database
+    return (hasattr(database, 'has_extension')
+        and database.has_extension(name))
+
+
+def clear_cache(Model, ids=None):
+    """Forget the cached values of the records of Model updated in SQL
+
+    Of the ids, or of every record when None."""
+    transaction = Transaction()
+    transaction.counter += 1
+    for cache in transaction.cache.values():
+        if Model.__name__ in cache:
+            records = cache[Model.__name__]
+            if ids is None:
+                records.clear()
+            else:
+                for id_ in ids:
+                    records.pop(id_, None)
+
+
+def clear_all_caches():
+    "Forget every record cached by the transaction (after a rollback)"
+    transaction = Transaction()
+    transaction.counter += 1
+    for cache in transaction.cache.values():
+        cache.clear()
+
+
+@contextmanager
+def savepoint(name):
+    """Run the block in a savepoint rolled back when it fails
+
+    The exception is raised again after the rollback and the clearing of the
+    caches, so that the transaction can go on (e.g. to record the failure).
+    """
+    cursor = Transaction().connection.cursor()
+    cursor.execute('SAVEPOINT "%s"' % name)
+    try:
+        yield
+    except BaseException:
+        cursor.execute('ROLLBACK TO SAVEPOINT "%s"' % name)
+        cursor.execute('RELEASE SAVEPOINT "%s"' % name)
+        clear_all_caches()
+        raise
+    else:
+        cursor.execute('RELEASE SAVEPOINT "%s"' % name)
+
+
+def update_rows(Model, names, rows):
+    """Write the rows (id, value, …) of the columns names in bulk
+
+    names starts with 'id'. On PostgreSQL one JSON parameter for all the
+    rows: thousands of placeholders cost more to parse and bind than the
+    update itself, and JSON is encoded in C. The caches of the records are
+    cleared."""
+    if not rows:
+        return
+    cursor = Transaction().connection.cursor()
+    table = Model.__table__()
+    columns = [getattr(table, n) for n in names[1:]]
+    if is_postgresql():
+        rows_json = json.dumps(
+            [dict(zip(names, r)) for r in rows], ensure_ascii=False)
+        values = JsonToRecordset(Cast(rows_json, 'JSON'),
+            columns_definitions=[
+                (n, getattr(Model, n).sql_type().base) for n in names])
+        # Column: an attribute of the function may shadow a name
+        cursor.execute(*table.update(columns,
+                [Column(values, n) for n in names[1:]],
+                from_=[values], where=table.id == Column(values, 'id')))
+    else:
+        for sub_rows in grouped_slice(rows, BATCH):
+            values = Values(list(sub_rows))
+            cursor.execute(*table.update(columns,
+                    [getattr(values, 'column%d' % (i + 2))
+                        for i in range(len(columns))],
+                    from_=[values],
+                    where=table.id == values.column1))
+    clear_cache(Model, [r[0] for r in rows])
+
+
+def column_fields(Model):
+    "The names of the fields of Model stored in its table"
+    names = []
+    for name, field in Model._fields.items():
+        if name in {'id', 'create_uid', 'create_date', 'write_uid',
+                'write_date'}:
+            continue
+        if isinstance(field, fields.Function):
+            continue
+        if field._type in {'one2many', 'many2many'}:
+            continue
+        names.append(name)
+    return names
+
+
+def _multivalue_defaults(Model):
+    "The default values of the multi-value fields, by value model"
+    result = {}
+    for name, field in Model._fields.items():
+        if isinstance(field, fields.MultiValue):
+            method = getattr(Model, 'default_%s' % name, None)
+            if method is not None:
+                value = method()
+                if value is not None:
+                    Value = Model.multivalue_model(name)
+                    result.setdefault(Value, {})[name] = value
+    return result
+
+
+def _insert_multivalues(Model, ids):
+    """Store the default values of the multi-value fields of the new records
+
+    set_multivalue stores the fields of one value model in one record
+    matching the pattern (the company of the context)."""
+    company = Transaction().context.get('company')
+    for Value, values in _multivalue_defaults(Model).items():
+        parent = next(n for n, f in Value._fields.items()
+            if f._type == 'many2one' and f.model_name == Model.__name__)
+        if 'company' in Value._fields:
+            values = dict(values, company=company)
+        insert_as_create(Value, [dict(values, **{parent: i}) for i in ids])
+
+
+def insert_as_create(Model, vlist):
+    """Insert the values as Model.create would store them; return the ids
+
+    The defaults, the multi-value defaults, the create user and date and the
+    history rows are filled like the ORM does; the caller gives the values
+    the ORM would compute and calls the hooks (see create_hooks). On
+    PostgreSQL the rows are copied (COPY) with ids reserved from the table
+    sequence."""
+    if not vlist:
+        return []
+    transaction = Transaction()
+    database = transaction.database
+    connection = transaction.connection
+    cursor = connection.cursor()
+    table = Model.__table__()
+    names = column_fields(Model)
+    with without_check_access():
+        defaults = Model.default_get(names, with_rec_name=False)
+    defaults = {n: v for n, v in defaults.items() if n in names}
+    columns = sorted(set(defaults).union(*(v.keys() for v in vlist)))
+    # create stores the translated values in ir.translation too
+    assert not any(getattr(Model._fields[c], 'translate', False)
+        for c in columns), "translated fields are not supported"
+    formats = [Model._fields[c].sql_format for c in columns]
+    user = transaction.user
+
+    ids = database.nextid(connection, Model._table, count=len(vlist))
+    if ids is not None:
+        if not isinstance(ids, list):
+            ids = [ids]
+        # The transaction timestamp as CURRENT_TIMESTAMP stores it
+        cursor.execute('SELECT CAST(CURRENT_TIMESTAMP AS TIMESTAMP)')
+        now, = cursor.fetchone()
+        copy_columns = ', '.join('"%s"' % c for c in (
+                ['id'] + columns + ['create_uid', 'create_date']))
+        tail = [user, now]
+        with cursor.copy('COPY "%s" (%s) FROM STDIN' % (
+                    Model._table, copy_columns)) as copy:
+            for id_, values in zip(ids, vlist):
+                copy.write_row([id_] + [
+                        values[c] if c in values else defaults.get(c)
+                        for c in columns] + tail)
+    else:
+        sql_columns = [getattr(table, c) for c in columns] + [
+            table.create_uid, table.create_date]
+        ids = []
+        for values in vlist:
+            row = [f(values[c] if c in values else defaults.get(c))
+                for c, f in zip(columns, formats)] + [
+                user, CurrentTimestamp()]
+            if database.has_returning():
+                cursor.execute(*table.insert(
+                        sql_columns, [row], returning=[table.id]))
+                ids.append(cursor.fetchone()[0])
+            else:
+                cursor.execute(*table.insert(sql_columns, [row]))
+                ids.append(cursor.lastrowid)
+    _insert_multivalues(Model, ids)
+    # The history rows as create stores them (INSERT … SELECT)
+    for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
+        Model._insert_history(list(sub_ids))
+    return ids
+
+
+def create_hooks(Model, ids, browse_size=1000):
+    """Call the modification hooks of the records inserted in SQL as
+    Model.create calls them: every module's on_modification('create')
+
+    In slices of browse_size records (browse checks the whole list of ids,
+    which is quadratic)."""
+    with without_check_access():
+        for sub_ids in grouped_slice(ids, browse_size):
+            records = Model.browse(list(sub_ids))
+            Model.on_modification('create', records)
