@@ -163,9 +163,11 @@ class Opportunity(metaclass=PoolMeta):
                             for r in records):
                         values['stage'] = stage
                         writing['moved'] = True
-                        values.setdefault(
-                            'conversion_probability',
-                            stage_probability(stage))
+            if values.get('stage') and (
+                    'conversion_probability' not in values):
+                # A stage moved by hand brings its probability
+                values['conversion_probability'] = stage_probability(
+                    values['stage'])
         return values
 
     @fields.depends('stage')
@@ -219,18 +221,6 @@ class Opportunity(metaclass=PoolMeta):
         default.setdefault('stage_history', None)
         default.setdefault('lost_cause', None)
         return super().copy(opportunities, default=default)
-
-    @classmethod
-    def preprocess_values(cls, mode, values):
-        pool = Pool()
-        Stage = pool.get('crm.stage')
-        values = super().preprocess_values(mode, values)
-        # A stage moved by hand brings its probability
-        if (mode == 'write' and values.get('stage')
-                and 'conversion_probability' not in values):
-            values['conversion_probability'] = Stage(
-                values['stage']).probability
-        return values
 
     @classmethod
     def on_modification(cls, mode, opportunities, field_names=None):
