@@ -9,10 +9,10 @@ run) and the import of crm.lead.import, its queued batches run inline, as
 rows per second. Its duration is compared (target: within 5×) with a plain
 psycopg executemany INSERT of the same rows into the host tables the import
 fills (a party, its address, e-mail and phone, and a lead per row with its
-history row; rolled back): the work the database does to store the leads, the host's indexes
-included. The ratio to the same INSERT into a scratch table without index
-is reported beside it. The rate of the ORM
-creating the same leads (party, e-mail, phone, address and lead, one by one,
+history row; rolled back): the work the database does to store the leads,
+the host's indexes included. The ratio to the same INSERT into a scratch
+table without index is reported beside it. The rate of the ORM creating the
+same leads (party, e-mail, phone, address and lead, one by one,
 on 100 rows) is the baseline of the rate.
 
     CRM_BENCH_PREFIX=bench_import .venv/bin/python bench/run.py import

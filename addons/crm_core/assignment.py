@@ -237,8 +237,10 @@ class Opportunity(metaclass=PoolMeta):
         pool = Pool()
         Configuration = pool.get('crm.configuration')
         super().on_modification(mode, opportunities, field_names=field_names)
-        # The new leads without salesperson are routed by the rules
-        if mode == 'create' and Configuration(1).assignment_auto:
+        # The new leads without salesperson are routed by the rules (the
+        # leads are not read when no rule may route them)
+        if (mode == 'create' and Configuration(1).assignment_auto
+                and cls._assignment_rules_exist()):
             cls.assign(
                 [o for o in opportunities if not o.employee], auto=True)
 

@@ -11,6 +11,7 @@ from trytond.model import (
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, PYSONDecoder, PYSONEncoder
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
@@ -226,34 +227,71 @@ class Opportunity(metaclass=PoolMeta):
     def on_modification(cls, mode, opportunities, field_names=None):
         super().on_modification(mode, opportunities, field_names=field_names)
         if mode == 'create':
-            # At creation the state wins: the stage follows it, recorded
-            # as the first stage
-            to_write = cls._stage_values(cls._stages_to_follow(opportunities))
-            if to_write:
-                with Transaction().set_context(_crm_stage_created=True):
-                    cls.write(*to_write)
-                opportunities = cls.browse([o.id for o in opportunities])
-            cls._crm_record_created([o for o in opportunities if o.stage])
+            cls._crm_created_stages(opportunities)
 
     @classmethod
-    def _crm_record_created(cls, opportunities):
+    def _crm_created_stages(cls, opportunities):
+        """At creation the state wins: the stage follows it; the first stage
+        is recorded in the history
+
+        Read in SQL, not through the records: the leads of an import come
+        by thousands."""
+        pool = Pool()
+        Stage = pool.get('crm.stage')
+        Team = pool.get('crm.team')
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        ids = [o.id for o in opportunities]
+        rows = {}
+        for sub_ids in grouped_slice(ids, dbtools.BATCH):
+            cursor.execute(*table.select(
+                    table.id, table.state, table.team, table.stage,
+                    where=dbtools.in_values(table.id, sub_ids)))
+            rows.update((r[0], r[1:]) for r in cursor)
+        to_follow, firsts, stages = defaultdict(list), {}, {}
+        with without_check_access():
+            states = {s.id: s.opportunity_state for s in Stage.browse(
+                    list({r[2] for r in rows.values() if r[2]}))}
+            for id_ in ids:
+                state, team, stage = rows[id_]
+                if stage and states[stage] == state:
+                    stages[id_] = stage
+                    continue
+                if (state, team) not in firsts:
+                    firsts[state, team] = Stage.get_first(
+                        state, Team(team) if team else None)
+                first = firsts[state, team]
+                stages[id_] = first.id if first else None
+                if stages[id_] != stage:
+                    to_follow[first].append(id_)
+        if to_follow:
+            with Transaction().set_context(_crm_stage_created=True):
+                cls.write(*cls._stage_values({
+                            s: cls.browse(i) for s, i in to_follow.items()}))
+        cls._crm_record_created(
+            [(i, stages[i]) for i in ids if stages[i]])
+
+    @classmethod
+    def _crm_record_created(cls, first_stages):
         """Record the first stage of the new opportunities
 
-        Set-based: the rows are those the history records for a move from
-        no stage, stored in one statement for the leads of an import."""
+        first_stages is a list of (opportunity id, stage id). Set-based: the
+        rows are those the history records for a move from no stage."""
         pool = Pool()
         History = pool.get('crm.stage.history')
         transaction = Transaction()
         now = dt.datetime.now()
         ids = dbtools.insert_as_create(History, [{
-                    'opportunity': o.id,
+                    'opportunity': opportunity,
                     'from_stage': None,
-                    'to_stage': o.stage.id,
+                    'to_stage': stage,
                     'user': transaction.user,
                     'date': now,
                     'duration': None,
-                    } for o in opportunities])
-        dbtools.create_hooks(History, ids)
+                    } for opportunity, stage in first_stages])
+        # Small slices: the hooks of the history read no field and browse
+        # is quadratic in the number of ids
+        dbtools.create_hooks(History, ids, browse_size=100)
 
     @classmethod
     def on_write(cls, opportunities, values):

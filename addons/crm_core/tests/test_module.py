@@ -1661,7 +1661,8 @@ class CrmCoreTestCase(
         ContactMechanism = pool.get('party.contact_mechanism')
         History = pool.get('crm.stage.history')
         Tag = pool.get('crm.tag')
-        from trytond.modules.crm_core.dbtools import column_fields as _column_fields
+        from trytond.modules.crm_core.dbtools import (
+            column_fields as _column_fields)
         company = create_company()
         employee = create_employee(company, name="Sam Seller")
         belgium = Country(name="Belgium", code='BE')
@@ -1900,7 +1901,7 @@ class CrmCoreTestCase(
 
     @with_transaction()
     def test_lead_import_nul_anywhere(self):
-        "A NUL byte anywhere in the file refuses it, not only in the first 4 kB"
+        "A NUL byte anywhere in the file refuses it, not only in the first 4kB"
         company = create_company()
         rows = ''.join(f"Lead {i},lead{i}@example.com\n" for i in range(300))
         data = ("Name,E-mail\n" + rows).encode('utf-8')
