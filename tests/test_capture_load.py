@@ -13,7 +13,12 @@ and an assignment rule:
   connection: an admin login answers at once and no session is idle in
   transaction; they get 408 at the read deadline and nothing is stored;
 - a body shorter than its Content-Length answers 400, a chunked body over
-  the cap 413, and nothing is stored.
+  the cap 413, and nothing is stored;
+- posts naming the same new UTM source at once all answer 200 and share one
+  source record.
+
+The server runs with [cache] clean_timeout = 0, as the README's production
+section says, and a pool of 20 connections, smaller than the burst.
 
 PostgreSQL only: SQLite serialises the writers, so it has neither the
 concurrency nor the connection pool these tests are about.
@@ -96,7 +101,9 @@ class CaptureServer:
     def create(self):
         "Create the database with crm_core and the admin password"
         self.drop()
-        self.sql(f'CREATE DATABASE "{self.name}"')
+        self.sql(
+            f'CREATE DATABASE "{self.name}" '
+            "TEMPLATE template0 ENCODING 'UTF8'")
         passfile = self.directory / 'password'
         passfile.write_text(PASSWORD)
         try:
