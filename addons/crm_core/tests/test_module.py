@@ -2815,6 +2815,4 @@ class CrmCoreLeadRouteTestCase(RouteTestCase):
         self.assertEqual(response.status_code, HTTPStatus.NOT_FOUND)
 
 
-from .test_capture import CrmCoreCaptureTestCase  # noqa: E402,F401
-
 del ModuleTestCase, RouteTestCase
