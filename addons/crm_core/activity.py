@@ -18,7 +18,7 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.report import Report
 from trytond.tools import grouped_slice, reduce_ids
-from trytond.transaction import Transaction, check_access
+from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from .exceptions import ActivityValidationError
@@ -554,13 +554,14 @@ class ActivityMixin:
         pool = Pool()
         Activity = pool.get('crm.activity')
         result = {n: dict.fromkeys(map(int, records)) for n in names}
-        if read_domain('crm.activity') is None:
+        rule = read_domain('crm.activity')
+        if rule is None:
             return result
         for sub_records in grouped_slice(records, backend.MAX_QUERY_PARAMS):
-            with check_access():
+            with without_check_access():
                 activities = Activity.search(
                     cls._activity_domain(list(sub_records))
-                    + [('state', '=', 'planned')],
+                    + [('state', '=', 'planned')] + ([rule] if rule else []),
                     order=[('planned_date', 'DESC'), ('id', 'DESC')])
             for activity in activities:
                 owner = cls._activity_owner(activity)
@@ -580,13 +581,14 @@ class ActivityMixin:
         pool = Pool()
         Activity = pool.get('crm.activity')
         result = dict.fromkeys(map(int, records), False)
-        if read_domain('crm.activity') is None:
+        rule = read_domain('crm.activity')
+        if rule is None:
             return result
         for sub_records in grouped_slice(records, backend.MAX_QUERY_PARAMS):
-            with check_access():
+            with without_check_access():
                 activities = Activity.search(
                     cls._activity_domain(list(sub_records))
-                    + [('overdue', '=', True)])
+                    + [('overdue', '=', True)] + ([rule] if rule else []))
             for activity in activities:
                 owner = cls._activity_owner(activity)
                 if owner in result:

@@ -116,9 +116,10 @@ class Opportunity(metaclass=PoolMeta):
         one; a lead created for a team starts on the team's first stage
 
         Whatever makes the lead (form, import, e-mail, RPC). On write: when
-        the salesperson changes without a team, and when the team changes
-        while the stage belongs to another team (see stage.py). The look-ups
-        are memoized for the transaction: the import calls it per row."""
+        the salesperson changes without a team, when a lead without team
+        gets one (the assignment), and when the team changes while the stage
+        belongs to another team (see stage.py). The look-ups are memoized
+        for the transaction: the import calls it per row."""
         from .stage import (
             employee_team, stage_probability, team_stage, writing_records)
         if mode == 'write':
@@ -153,9 +154,11 @@ class Opportunity(metaclass=PoolMeta):
                         for r in records):
                     values['team'] = team
             if records and values.get('team') and 'stage' not in values:
+                # a lead without team (the pool, a new lead being assigned)
+                # enters the team's pipeline as a new lead would
                 stages = {
                     team_stage(r.stage.id if r.stage else None, r.state,
-                        values['team'], moved=True)
+                        values['team'], moved=r.team is not None)
                     for r in records}
                 if len(stages) == 1:
                     stage, = stages

@@ -16,7 +16,7 @@ from trytond.i18n import gettext
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice, reduce_ids, sqlite_apply_types
-from trytond.transaction import Transaction, check_access
+from trytond.transaction import Transaction
 
 from .access import read_domain, restrict
 
@@ -93,18 +93,19 @@ class Party(metaclass=PoolMeta):
             model, party_field, domain, order = domains[name]
             Model = pool.get(model)
             values = result[name] = {p.id: [] for p in parties}
-            if read_domain(model) is None:
+            # the records the user may read: getters run without access check
+            rule = read_domain(model)
+            if rule is None:
                 continue
+            if rule:
+                domain = domain + [rule]
             for sub_parties in grouped_slice(
                     parties, backend.MAX_QUERY_PARAMS):
                 sub_ids = [p.id for p in sub_parties]
-                # the records the user may read (getters run without access
-                # check); the ids only: a search of records would read every
-                # column
-                with check_access():
-                    cursor.execute(*Model.search(
-                            [(party_field, 'in', sub_ids)] + domain,
-                            order=order, query=True))
+                # the ids only: a search of records would read every column
+                cursor.execute(*Model.search(
+                        [(party_field, 'in', sub_ids)] + domain,
+                        order=order, query=True))
                 ids = [i for i, in cursor]
                 if len(sub_ids) == 1:
                     values[sub_ids[0]] = ids

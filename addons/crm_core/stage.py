@@ -245,10 +245,11 @@ def stage_probability(stage):
 def team_stage(stage, state, team, moved=False):
     """Return the id of the stage of a lead in state for the team
 
-    A new lead (moved False) takes the first stage of the team for the state
-    unless its stage is the team's, or shared while the team has none for the
-    state; when the team changes (moved True), only the stage of another
-    team is replaced."""
+    A new lead, or one without team until now, (moved False) takes the first
+    stage of the team for the state unless its stage is the team's, or shared
+    while the team has none for the state; when the team changes (moved
+    True), only the stage of another team is replaced. A lead without stage
+    (cancelled) keeps none on write."""
     pool = Pool()
     Stage = pool.get('crm.stage')
     if moved and not stage:

@@ -2494,6 +2494,18 @@ class CrmCoreTestCase(
             other = create_opportunity(company, employee=li)
             self.assertEqual(other.stage, stage('new'))
 
+            # a lead of the pool assigned to the team enters its pipeline
+            pooled = create_opportunity(company, employee=None)
+            self.assertEqual(pooled.stage, stage('new'))
+            Opportunity.write([pooled], {
+                    'team': team_a.id, 'employee': maria.id})
+            self.assertEqual(
+                (pooled.stage, pooled.conversion_probability),
+                (discovery, 0.05))
+            self.assertEqual(
+                [(h.from_stage, h.to_stage) for h in pooled.stage_history],
+                [(stage('new'), discovery), (None, stage('new'))])
+
             # moved to another team, the lead leaves the stage of the first
             Opportunity.write([explicit], {'team': team_b.id})
             self.assertEqual(explicit.stage, stage('new'))
