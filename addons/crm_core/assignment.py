@@ -16,7 +16,7 @@ from sql.aggregate import Count, Max
 from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
-    DeactivableMixin, ModelSQL, ModelView, fields, sequence_ordered)
+    DeactivableMixin, Index, ModelSQL, ModelView, fields, sequence_ordered)
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, If
 from trytond.tools import grouped_slice, reduce_ids
@@ -225,6 +225,11 @@ class Opportunity(metaclass=PoolMeta):
                     'depends': ['state'],
                     },
                 })
+        t = cls.__table__()
+        # The open leads of the members counted at each assignment
+        cls._sql_indexes.add(
+            Index(t, (t.employee, Index.Range()),
+                where=t.state.in_(list(OPEN_STATES))))
 
     @classmethod
     def copy(cls, opportunities, default=None):
