@@ -11,6 +11,7 @@ import functools
 import math
 from collections import Counter, defaultdict
 
+from sql import Literal
 from sql.aggregate import Count, Max
 
 from trytond import backend
@@ -270,6 +271,25 @@ class Opportunity(metaclass=PoolMeta):
         return result
 
     @classmethod
+    def count_open_leads_upto(cls, limits):
+        """Return {employee id: number of open leads, at most the limit} for
+        {employee id: limit}
+
+        Each count reads at most limit rows of the index of the open leads by
+        salesperson, whatever the number of leads."""
+        cursor = Transaction().connection.cursor()
+        result = {}
+        for employee, limit in limits.items():
+            table = cls.__table__()
+            open_ = table.select(table.id,
+                where=(table.employee == employee)
+                & table.state.in_(OPEN_STATES),
+                limit=limit)
+            cursor.execute(*open_.select(Count(Literal('*'))))
+            result[employee], = cursor.fetchone()
+        return result
+
+    @classmethod
     def _assignment_rules_exist(cls):
         "Whether a rule of an active team may route the leads"
         pool = Pool()
@@ -353,11 +373,13 @@ class Opportunity(metaclass=PoolMeta):
                 for member in members:
                     team_members[member.team].append(member)
                 employees = {m.employee for m in members}
-                open_leads = cls.count_open_leads(employees)
+                # Counted only against a capacity, one over it at most (a
+                # reassigned lead is taken off its salesperson's count)
+                open_leads = cls.count_open_leads_upto({
+                        m.employee.id: m.capacity + 1 for m in members
+                        if m.capacity is not None})
                 with Transaction().set_context(date=today):
                     active = {e: e.active for e in employees}
-                with Transaction().set_context(company=company.id):
-                    unlimited = gettext('crm_core.msg_assignment_unlimited')
 
                 for lead in leads:
                     values = {}
@@ -410,15 +432,21 @@ class Opportunity(metaclass=PoolMeta):
                     if eligible:
                         chosen = eligible[turn % len(eligible)]
                         employee = chosen.employee
-                        lines.insert(1, gettext(
+                        if chosen.capacity is not None:
+                            chosen_line = gettext(
                                 'crm_core.msg_assignment_chosen',
                                 member=chosen.rec_name,
                                 turn=turn + 1,
                                 available=len(eligible),
                                 count=open_leads.get(employee.id, 0),
-                                capacity=(chosen.capacity
-                                    if chosen.capacity is not None
-                                    else unlimited)))
+                                capacity=chosen.capacity)
+                        else:
+                            chosen_line = gettext(
+                                'crm_core.msg_assignment_chosen_unlimited',
+                                member=chosen.rec_name,
+                                turn=turn + 1,
+                                available=len(eligible))
+                        lines.insert(1, chosen_line)
                         values['employee'] = employee.id
                         open_leads[employee.id] = (
                             open_leads.get(employee.id, 0) + 1)
@@ -428,7 +456,8 @@ class Opportunity(metaclass=PoolMeta):
                                 team=team.rec_name))
                         values.pop('team')
                         values.pop('stage', None)
-                        open_leads[lead.employee.id] += 1
+                        if lead.employee.id in open_leads:
+                            open_leads[lead.employee.id] += 1
                     else:
                         lines.insert(1, gettext(
                                 'crm_core.msg_assignment_nobody',
