@@ -11,7 +11,6 @@ import functools
 import math
 from collections import Counter, defaultdict
 
-from sql import Literal
 from sql.aggregate import Count, Max
 
 from trytond import backend
@@ -281,11 +280,11 @@ class Opportunity(metaclass=PoolMeta):
         result = {}
         for employee, limit in limits.items():
             table = cls.__table__()
-            open_ = table.select(table.id,
+            open_ = table.select(table.id.as_('id'),
                 where=(table.employee == employee)
                 & table.state.in_(OPEN_STATES),
                 limit=limit)
-            cursor.execute(*open_.select(Count(Literal('*'))))
+            cursor.execute(*open_.select(Count(open_.id)))
             result[employee], = cursor.fetchone()
         return result
 
