@@ -8,6 +8,8 @@ statistics (ANALYZE), the JIT switch, the array parameters and the clearing
 of the transaction caches after SQL writes. The concept files call these
 helpers; each gives on SQLite the same result as on PostgreSQL."""
 import json
+import logging
+import threading
 from contextlib import contextmanager
 
 from sql import Cast, Column, Values
@@ -16,8 +18,11 @@ from sql.operators import Any
 
 from trytond import backend
 from trytond.model import fields
+from trytond.pool import Pool
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
+
+logger = logging.getLogger(__name__)
 
 # A table whose statistics count less than GROWTH times the new rows is
 # analyzed (the planner scales the counts with the size of the table)
@@ -303,3 +308,42 @@ def create_hooks(Model, ids, browse_size=1000):
         for sub_ids in grouped_slice(ids, browse_size):
             records = Model.browse(list(sub_ids))
             Model.on_modification('create', records)
+
+
+_warmed_up = set()
+_warm_up_lock = threading.Lock()
+
+
+def warm_up(database_name):
+    """Compute once per process what trytond's PostgreSQL backend computes
+    lazily on a connection of its own
+
+    The backend finds out at the first INSERT whether RETURNING works, at
+    the first search with unaccent or similarity whether the functions
+    exist, etc., each time with a second connection of the pool. Done inside
+    the transactions of a burst of posts, every request would wait for a
+    second connection while holding one: as many requests as the pool has
+    connections would deadlock it. Done here, before the transaction, a
+    request holds at most one connection at a time."""
+    if database_name in _warmed_up or backend.name != 'postgresql':
+        return
+    if database_name not in Pool.database_list():
+        # Not loaded yet: with_pool loads it, the next post warms it up
+        return
+    with _warm_up_lock:
+        if database_name in _warmed_up:
+            return
+        try:
+            database = backend.Database(database_name).connect()
+            database.search_path
+            database.has_returning()
+            database.has_insert_on_conflict()
+            database.get_select_for_skip_locked()
+            database.has_unaccent()
+            database.has_unaccent_indexable()
+            database.has_similarity()
+        except Exception:
+            logger.warning(
+                "could not warm up database %s", database_name, exc_info=True)
+        else:
+            _warmed_up.add(database_name)

@@ -21,12 +21,12 @@ from werkzeug.exceptions import HTTPException
 from trytond import backend, config
 from trytond.i18n import gettext
 from trytond.model.modelsql import SQLConstraintError
-from trytond.pool import Pool
 from trytond.protocols.wrappers import (
     HTTPStatus, Response, set_max_request_size, with_pool, with_transaction)
 from trytond.transaction import Transaction, TransactionError
 from trytond.wsgi import app
 
+from .dbtools import warm_up
 from .lead_capture import (
     FORM_FIELDS, UNSAFE_CHARACTERS, normalize_email, valid_email)
 
@@ -158,45 +158,6 @@ def read_body(environ, limit=MAX_BODY, timeout=None):
     environ.pop('HTTP_TRANSFER_ENCODING', None)
     environ['wsgi.input_terminated'] = True
     return data
-
-
-_warmed_up = set()
-_warm_up_lock = threading.Lock()
-
-
-def warm_up(database_name):
-    """Compute once per process what trytond's PostgreSQL backend computes
-    lazily on a connection of its own
-
-    The backend finds out at the first INSERT whether RETURNING works, at
-    the first search with unaccent or similarity whether the functions
-    exist, etc., each time with a second connection of the pool. Done inside
-    the transactions of a burst of posts, every request would wait for a
-    second connection while holding one: as many requests as the pool has
-    connections would deadlock it. Done here, before the transaction, a
-    request holds at most one connection at a time."""
-    if database_name in _warmed_up or backend.name != 'postgresql':
-        return
-    if database_name not in Pool.database_list():
-        # Not loaded yet: with_pool loads it, the next post warms it up
-        return
-    with _warm_up_lock:
-        if database_name in _warmed_up:
-            return
-        try:
-            database = backend.Database(database_name).connect()
-            database.search_path
-            database.has_returning()
-            database.has_insert_on_conflict()
-            database.get_select_for_skip_locked()
-            database.has_unaccent()
-            database.has_unaccent_indexable()
-            database.has_similarity()
-        except Exception:
-            logger.warning(
-                "could not warm up database %s", database_name, exc_info=True)
-        else:
-            _warmed_up.add(database_name)
 
 
 def _(name, **variables):
