@@ -249,7 +249,8 @@ class Saver:
             [('code', '=', 'BG')], 0, 1, None, self.context)
         self.crm = crm
         self.fields = CRM_OPPORTUNITY_FIELDS if crm else OPPORTUNITY_FIELDS
-        self.durations = []
+        #: (party id, amount, lead read back) of each save
+        self.leads = []
 
     def save(self, row):
         company, name, email, phone, _, city, amount, date = row
@@ -284,9 +285,52 @@ class Saver:
                     'day': closing.day}
             lead_id, = call(
                 'model.sale.opportunity.create', [values], context)
-            call('model.sale.opportunity.read', [lead_id],
+            lead, = call('model.sale.opportunity.read', [lead_id],
                 self.fields, context)
+        self.leads.append((party_id, Decimal(amount), lead))
         return timer.seconds * 1000
+
+    def check(self, ids):
+        """Return the leads saved wrong, in words: a lead on its party in
+        state lead; with crm_core on the team's first stage, scored by the
+        rules of setup() and assigned round-robin (the counts of the
+        salespeople differ by one at most)"""
+        wrong = []
+        assigned = {e: 0 for e in ids['employees']}
+        for party_id, amount, lead in self.leads:
+            expected = {'party': party_id, 'state': 'lead'}
+            if self.crm:
+                # "Bulgaria" holds for every lead, "Big deal" over 50,000
+                expected.update(team=ids['team'], stage=ids['stage'],
+                    score=5 + (10 if amount >= 50000 else 0))
+            got = {k: lead[k] for k in expected}
+            if got != expected:
+                wrong.append(f"lead {lead['id']}: {got} instead of {expected}")
+            if self.crm and ASSIGN:
+                if lead['employee'] not in assigned:
+                    wrong.append(f"lead {lead['id']} assigned to "
+                        f"{lead['employee']}, not to a member of the team")
+                else:
+                    assigned[lead['employee']] += 1
+        if (self.crm and ASSIGN
+                and max(assigned.values()) - min(assigned.values()) > 1):
+            wrong.append(f"round-robin not fair: {assigned}")
+        return wrong
+
+
+def expected_ids(database):
+    """Return the ids setup() gave the CRM database, read with SQL: the
+    team, its salespeople and the first stage of a lead"""
+    with benchdb.connect(database) as conn:
+        (team,), = conn.execute("SELECT id FROM crm_team WHERE name = 'Sales'")
+        employees = [e for e, in conn.execute(
+                "SELECT employee FROM crm_team_member WHERE team = %s",
+                (team,))]
+        (stage,), = conn.execute(
+            "SELECT id FROM crm_stage WHERE opportunity_state = 'lead' "
+            "AND active AND team IS NULL "
+            "ORDER BY sequence ASC NULLS FIRST, id LIMIT 1")
+    return {'team': team, 'employees': employees, 'stage': stage}
 
 
 def bench_lead_save():
@@ -338,6 +382,8 @@ def bench_lead_save():
             server.wait(timeout=30)
     crm = percentiles(durations['crm'])
     host = percentiles(durations['host'])
+    ids = expected_ids(databases['crm'])
+    wrong = savers['crm'].check(ids) + savers['host'].check(ids)
     detail = {
         'leads': SIZE, 'parties': SIZE, 'saves': SAVES, 'warmup': WARMUP,
         'p50_ms': round(crm[0], 1), 'baseline_p50_ms': round(host[0], 1),
@@ -355,7 +401,11 @@ def bench_lead_save():
         }
     return [
         Result('lead_save.rpc_p95', crm[1], 'ms', baseline=host[1],
-            target=TARGET, detail=detail),
+            target=TARGET, detail=detail, correct=not wrong,
+            check=('; '.join(wrong[:5]) if wrong else
+                f"each of the {WARMUP + SAVES} leads saved on its party, "
+                "with crm_core on the team's first stage, scored by the "
+                "rules" + (" and assigned round-robin" if ASSIGN else ""))),
         ]
 
 

@@ -15,11 +15,12 @@ addresses, contact mechanisms) over the same RPC.
 the views the server gives (fields_view_get): the read of the party with
 every field of the form, the rec_name of its many2one fields, the labels of
 its selections and the rows of the lists of its first page (at most 20, in
-the same read), then for each list of the CRM tab (opportunities, sales,
-deliveries, timeline) the read of its rows (at most 100, sao's batch) with
-the fields of its list view, their rec_names and labels. Its detail gives
-the p50 of each part (the form, each list, and the activities list of the
-Activities tab for comparison) and the slowest fields, each read alone.
+the same read), then for each list of the CRM tab (timeline, opportunities,
+sales, invoices, deliveries) the read of its rows (at most 100, sao's batch)
+with the fields of its list view, their rec_names and labels. Its detail gives
+the p50 of each part (the form, each list, and for comparison the form with
+the host's fields only and the activities list of the Activities tab) and
+the slowest fields, each read alone.
 
     CRM_BENCH_PREFIX=bench_party360 .venv/bin/python bench/run.py party_360
 """
@@ -45,10 +46,12 @@ CRM_FIELDS = HOST_FIELDS + [
     'crm_opportunities', 'crm_sales', 'crm_timeline',
     'crm_revenue_12m', 'crm_revenue', 'receivable', 'crm_overdue',
     'crm_overdue_since', 'crm_shipments', 'crm_late_deliveries',
+    'crm_invoices',
     ]
 #: The lists of the CRM tab of the party form
 CRM_LISTS = [
-    'crm_opportunities', 'crm_sales', 'crm_shipments', 'crm_timeline']
+    'crm_timeline', 'crm_opportunities', 'crm_sales', 'crm_invoices',
+    'crm_shipments']
 #: The rows sao reads at once: Sao.config.limit / min(fields, 10)
 ROWS_LIMIT = 100
 #: The rows of the x2many of the first page sao reads with the form
@@ -224,11 +227,21 @@ class PartyForm:
                     sub_view['fields']) + [
                     'rec_name', '_timestamp', '_write', '_delete'])
 
-    def read_form(self):
+    def read_form(self, fields=None):
         party, = self.client.call('model.party.party.read',
-            [self.party_id], self.form_fields,
+            [self.party_id], fields or self.form_fields,
             dict(self.context, related_read_limit=RELATED_READ_LIMIT))
         return party
+
+    def host_form_fields(self):
+        "The fields of the form without the ones crm_core defines"
+        crm = {f['name'] for f in self.client.call(
+                'model.ir.model.field.search_read', [
+                    ('model', '=', 'party.party'),
+                    ('module', '=', 'crm_core')],
+                0, None, None, ['name'], self.context)}
+        return [f for f in self.form_fields
+            if f.split('.')[0].split(':')[0] not in crm]
 
     def read_list(self, party, name, fields=None):
         model, list_fields = self.lists[name]
@@ -236,11 +249,59 @@ class PartyForm:
             party[name][:ROWS_LIMIT], fields or list_fields, self.context)
 
     def read_tab(self):
-        "The form, then the rows of each list of the CRM tab"
+        """The form, then the rows of each list of the CRM tab; return the
+        party and {list: rows}"""
         party = self.read_form()
-        for name in CRM_LISTS:
-            self.read_list(party, name)
-        return party
+        return party, {
+            name: self.read_list(party, name) for name in CRM_LISTS}
+
+
+#: The rows of each list of the CRM tab, counted with SQL
+EXPECTED_COUNTS = {
+    'crm_opportunities': "SELECT COUNT(*) FROM sale_opportunity "
+    "WHERE party = %(party)s AND state IN ('lead', 'opportunity')",
+    'crm_sales': "SELECT COUNT(*) FROM sale_sale WHERE party = %(party)s",
+    'crm_invoices': "SELECT COUNT(*) FROM account_invoice "
+    "WHERE party = %(party)s AND type = 'out' AND state != 'cancelled'",
+    'crm_shipments': "SELECT COUNT(*) FROM stock_shipment_out "
+    "WHERE customer = %(party)s AND state != 'cancelled'",
+    'activities': "SELECT COUNT(*) FROM crm_activity "
+    "WHERE party = %(party)s",
+    # an event per activity not cancelled, opportunity, closed opportunity,
+    # sale and delivery not cancelled, posted customer invoice and payment
+    # not of an invoice (none here)
+    'crm_timeline': "SELECT "
+    "(SELECT COUNT(*) FROM crm_activity "
+    "WHERE party = %(party)s AND state != 'cancelled') "
+    "+ (SELECT COUNT(*) FROM sale_opportunity WHERE party = %(party)s) "
+    "+ (SELECT COUNT(*) FROM sale_opportunity WHERE party = %(party)s "
+    "AND state IN ('won', 'lost') AND end_date IS NOT NULL) "
+    "+ (SELECT COUNT(*) FROM sale_sale "
+    "WHERE party = %(party)s AND state != 'cancelled') "
+    "+ (SELECT COUNT(*) FROM stock_shipment_out "
+    "WHERE customer = %(party)s AND state != 'cancelled') "
+    "+ (SELECT COUNT(*) FROM account_invoice WHERE party = %(party)s "
+    "AND type = 'out' AND state IN ('posted', 'paid'))",
+    }
+
+
+def check(database, party_id, party, rows):
+    """Return what the reads got wrong, in words: the rows of each list
+    against SQL counts, each list read giving every row asked"""
+    wrong = []
+    with benchdb.connect(database) as conn:
+        for name, query in EXPECTED_COUNTS.items():
+            (expected,), = conn.execute(query, {'party': party_id})
+            if len(party[name]) != expected:
+                wrong.append(
+                    f"{name}: {len(party[name])} rows, {expected} in SQL")
+            if not expected:
+                wrong.append(f"{name}: no rows to read")
+    for name, read in rows.items():
+        asked = party[name][:ROWS_LIMIT]
+        if sorted(r['id'] for r in read) != sorted(asked):
+            wrong.append(f"{name}: read {len(read)} of {len(asked)} rows")
+    return wrong
 
 
 def bench_party_360():
@@ -268,6 +329,9 @@ def bench_party_360():
 
         party, = read(CRM_FIELDS)
         counts = {f: len(party[f]) for f in CRM_LISTS + ['activities']}
+        tab, rows = form.read_tab()
+        rows['activities'] = form.read_list(tab, 'activities')
+        wrong = check(database, party_id, tab, rows)
         def cpu_measure(function):
             "measure() with the CPU ms of trytond and PostgreSQL per call"
             cpu = cpu_seconds(server.pid)
@@ -284,6 +348,9 @@ def bench_party_360():
         # where the time goes: the form read, each list, each field
         party = form.read_form()
         parts = {'form': measure(form.read_form, REPEAT // 4)}
+        host_fields = form.host_form_fields()
+        parts['form_host_fields_only'] = measure(
+            lambda: form.read_form(host_fields), REPEAT // 4)
         for name in CRM_LISTS + ['activities']:
             parts[name] = measure(
                 lambda: form.read_list(party, name), REPEAT // 4)
@@ -315,9 +382,12 @@ def bench_party_360():
     slowest_form = dict(sorted(
             ((k, round(v, 1)) for k, v in form_fields.items()),
             key=lambda i: -i[1])[:12])
+    correct = dict(correct=not wrong, check=('; '.join(wrong) if wrong
+            else "the rows of each list as counted with SQL, each list "
+            "read giving every row asked"))
     return [
         Result('party_360.read_crm_tab_p95', crm[1], 'ms',
-            baseline=host[1], target=TARGET,
+            baseline=host[1], target=TARGET, **correct,
             detail=dict(detail, p50_ms=round(crm[0], 1),
                 baseline_p50_ms=round(host[0], 1),
                 server_cpu_ms=round(cpu_crm[0], 1),
@@ -325,7 +395,7 @@ def bench_party_360():
                 baseline_server_cpu_ms=round(cpu_host[0], 1),
                 baseline_postgresql_cpu_ms=round(cpu_host[1], 1))),
         Result('party_360.read_crm_tab_with_lists_p95', full[1], 'ms',
-            baseline=host[1], target=TARGET,
+            baseline=host[1], target=TARGET, **correct,
             detail=dict(detail, p50_ms=round(full[0], 1),
                 baseline_p50_ms=round(host[0], 1),
                 server_cpu_ms=round(cpu_full[0], 1),

@@ -10,9 +10,12 @@ field getters run without access check: the user's rights apply whatever
 the context, only root (user 0: cron, worker, admin scripts) reads all."""
 from sql import Literal
 
+from trytond.ir.rule import _get_access_models
 from trytond.pool import Pool, PoolMeta
 from trytond.transaction import (
     Transaction, check_access, inactive_records, without_check_access)
+
+from .memo import unchanged_memo
 
 _OPERATORS = {'AND', 'OR'}
 
@@ -90,12 +93,20 @@ def read_domain(model):
     pool = Pool()
     ModelAccess = pool.get('ir.model.access')
     Rule = pool.get('ir.rule')
-    if not Transaction().user:
+    transaction = Transaction()
+    if not transaction.user:
         return []
-    with check_access():
-        if not ModelAccess.check(model, 'read', raise_exception=False):
-            return None
-        return simplify(Rule.domain_get(model, mode='read'))
+    # the queries of one read ask for the same models many times
+    memo = unchanged_memo('crm_core.read_domain')
+    key = (model, transaction.user) + Rule._get_cache_key(
+        _get_access_models(pool.get(model))[0])
+    if key not in memo:
+        with check_access():
+            if not ModelAccess.check(model, 'read', raise_exception=False):
+                memo[key] = None
+            else:
+                memo[key] = simplify(Rule.domain_get(model, mode='read'))
+    return memo[key]
 
 
 def read_clause(model, id_column, company_column=None):

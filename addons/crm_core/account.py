@@ -20,6 +20,7 @@ from trytond.tools import grouped_slice, reduce_ids, sqlite_apply_types
 from trytond.transaction import Transaction
 
 from .access import read_domain, restrict
+from .memo import unchanged_memo
 from .party import NEUTRAL, HealthComponent
 from .timeline import TimelineSource, reference, typed
 
@@ -47,6 +48,19 @@ class Party(metaclass=PoolMeta):
             "Overdue Since",
             help="The oldest maturity date still unpaid."),
         'get_crm_receivable')
+    crm_invoices = fields.Function(fields.Many2Many(
+            'account.invoice', None, None, "Invoices",
+            help="The customer invoices and credit notes, the latest first."),
+        'get_crm_records')
+
+    @classmethod
+    def _crm_records_domains(cls):
+        domains = super()._crm_records_domains()
+        domains['crm_invoices'] = (
+            'account.invoice', 'party',
+            [('type', '=', 'out'), ('state', '!=', 'cancelled')],
+            [('invoice_date', 'DESC NULLS FIRST'), ('id', 'DESC')])
+        return domains
 
     @classmethod
     def _crm_invoice_query(cls, since):
@@ -137,6 +151,12 @@ class Party(metaclass=PoolMeta):
         cursor = Transaction().connection.cursor()
         company = Transaction().context.get('company', -1)
         today = Date.today()
+        # the overdue figures and the health score of one read share it
+        memo = unchanged_memo('crm_core.receivables')
+        key = (Transaction().user, company, today,
+            tuple(p.id for p in parties))
+        if key in memo:
+            return memo[key]
 
         maturity = Coalesce(line.maturity_date, move.date)
         open_ = line.reconciliation == Null
@@ -169,6 +189,7 @@ class Party(metaclass=PoolMeta):
                 result[party] = (
                     count, Decimal(open_amount or 0),
                     Decimal(overdue_amount or 0), since)
+        memo[key] = result
         return result
 
     @classmethod

@@ -18,7 +18,7 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.report import Report
 from trytond.tools import grouped_slice, reduce_ids
-from trytond.transaction import Transaction, without_check_access
+from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from .exceptions import ActivityValidationError
@@ -538,61 +538,67 @@ class ActivityMixin:
         'get_activity_overdue', searcher='search_activity_overdue')
 
     @classmethod
-    def _activity_domain(cls, records):
-        "Return the domain of the activities of records"
+    def _activity_owner_column(cls, activity):
+        """Return the column of the activity table (activity) that holds the
+        record an activity belongs to"""
         raise NotImplementedError
 
     @classmethod
-    def _activity_owner(cls, activity):
-        "Return the id of the record the activity belongs to"
+    def _activity_owner_values(cls, records):
+        "Return {value of the owner column: record id} of the records"
         raise NotImplementedError
+
+    @classmethod
+    def _activities_query(cls, records, activity, where, columns):
+        """Yield the queries of the columns of the activities of the records
+        the user may read that match where, by slice of records; the owner
+        column comes first"""
+        from .access import restrict
+        owner = cls._activity_owner_column(activity)
+        for sub_records in grouped_slice(records, backend.MAX_QUERY_PARAMS):
+            values = cls._activity_owner_values(sub_records)
+            query = activity.select(owner, *columns,
+                where=owner.in_(list(values)) & where)
+            yield values, restrict(
+                query, 'crm.activity', activity.id, activity.company)
 
     @classmethod
     def get_next_activity(cls, records, names):
-        "The next activity among the ones the user may read"
-        from .access import read_domain
+        """The earliest planned activity among the ones the user may read,
+        one query for all the records"""
         pool = Pool()
         Activity = pool.get('crm.activity')
+        activity = Activity.__table__()
+        cursor = Transaction().connection.cursor()
         result = {n: dict.fromkeys(map(int, records)) for n in names}
-        rule = read_domain('crm.activity')
-        if rule is None:
-            return result
-        for sub_records in grouped_slice(records, backend.MAX_QUERY_PARAMS):
-            with without_check_access():
-                activities = Activity.search(
-                    cls._activity_domain(list(sub_records))
-                    + [('state', '=', 'planned')] + ([rule] if rule else []),
-                    order=[('planned_date', 'DESC'), ('id', 'DESC')])
-            for activity in activities:
-                owner = cls._activity_owner(activity)
-                if owner not in result[names[0]]:
-                    continue
+        for values, query in cls._activities_query(records, activity,
+                activity.state == 'planned',
+                [activity.id, activity.planned_date]):
+            query.order_by = [activity.planned_date.desc, activity.id.desc]
+            cursor.execute(*query)
+            # the last row of an owner is its earliest activity
+            for owner, id_, planned_date in cursor:
+                owner = values[owner]
                 if 'next_activity' in result:
-                    result['next_activity'][owner] = activity.id
+                    result['next_activity'][owner] = id_
                 if 'next_activity_date' in result:
-                    result['next_activity_date'][owner] = (
-                        activity.planned_date)
+                    result['next_activity_date'][owner] = planned_date
         return result
 
     @classmethod
     def get_activity_overdue(cls, records, name):
-        "Whether an activity the user may read is overdue"
-        from .access import read_domain
+        """Whether an activity the user may read is overdue, one query for
+        all the records"""
         pool = Pool()
         Activity = pool.get('crm.activity')
+        activity = Activity.__table__()
+        cursor = Transaction().connection.cursor()
         result = dict.fromkeys(map(int, records), False)
-        rule = read_domain('crm.activity')
-        if rule is None:
-            return result
-        for sub_records in grouped_slice(records, backend.MAX_QUERY_PARAMS):
-            with without_check_access():
-                activities = Activity.search(
-                    cls._activity_domain(list(sub_records))
-                    + [('overdue', '=', True)] + ([rule] if rule else []))
-            for activity in activities:
-                owner = cls._activity_owner(activity)
-                if owner in result:
-                    result[owner] = True
+        for values, query in cls._activities_query(records, activity,
+                Activity._overdue_clause(activity), []):
+            query.group_by = query.columns
+            cursor.execute(*query)
+            result.update((values[o], True) for o, in cursor)
         return result
 
     @classmethod
@@ -626,12 +632,12 @@ class Opportunity(ActivityMixin, metaclass=PoolMeta):
         order=[('state', 'ASC'), ('planned_date', 'ASC'), ('id', 'ASC')])
 
     @classmethod
-    def _activity_domain(cls, records):
-        return [('resource', 'in', [str(r) for r in records])]
+    def _activity_owner_column(cls, activity):
+        return activity.resource
 
     @classmethod
-    def _activity_owner(cls, activity):
-        return activity.resource.id if activity.resource else None
+    def _activity_owner_values(cls, records):
+        return {str(r): r.id for r in records}
 
     @classmethod
     def copy(cls, opportunities, default=None):
@@ -648,12 +654,12 @@ class Party(ActivityMixin, metaclass=PoolMeta):
         order=[('state', 'ASC'), ('planned_date', 'ASC'), ('id', 'ASC')])
 
     @classmethod
-    def _activity_domain(cls, records):
-        return [('party', 'in', [r.id for r in records])]
+    def _activity_owner_column(cls, activity):
+        return activity.party
 
     @classmethod
-    def _activity_owner(cls, activity):
-        return activity.party.id if activity.party else None
+    def _activity_owner_values(cls, records):
+        return {r.id: r.id for r in records}
 
     @classmethod
     def copy(cls, parties, default=None):

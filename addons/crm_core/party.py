@@ -19,6 +19,7 @@ from trytond.tools import grouped_slice, reduce_ids, sqlite_apply_types
 from trytond.transaction import Transaction
 
 from .access import read_domain, restrict
+from .memo import unchanged_memo
 
 OPEN_OPPORTUNITY_STATES = ['lead', 'opportunity']
 CONFIRMED_SALE_STATES = ['confirmed', 'processing', 'done']
@@ -216,10 +217,17 @@ class Party(metaclass=PoolMeta):
         pool = Pool()
         Company = pool.get('company.company')
         Lang = pool.get('ir.lang')
-        lang = Lang.get()
-        company = Transaction().context.get('company')
-        if company is not None and company >= 0:
-            return lang.currency(amount, Company(company).currency)
+        context = Transaction().context
+        company = context.get('company')
+        memo = unchanged_memo('crm_core.amount_format')
+        key = (context.get('language'), company)
+        if key not in memo:
+            memo[key] = (Lang.get(),
+                Company(company).currency
+                if company is not None and company >= 0 else None)
+        lang, currency = memo[key]
+        if currency:
+            return lang.currency(amount, currency)
         return lang.format('%.2f', amount)
 
     @classmethod

@@ -1736,6 +1736,9 @@ class CrmCoreTestCase(
                     getattr(imported.party, name),
                     getattr(reference.party, name), msg=name)
         self.assertEqual(bool(imported.party.code), bool(reference.party.code))
+        self.assertEqual(
+            len(imported.party.contact_mechanisms),
+            len(reference.party.contact_mechanisms))
         for mine, theirs in zip(
                 imported.party.contact_mechanisms,
                 reference.party.contact_mechanisms):
@@ -2799,14 +2802,14 @@ class CrmCoreLeadRouteTestCase(RouteTestCase):
                 ]:
             with self.subTest(data=data[:40], **kwargs):
                 response = self.post(
-                    data, address='198.51.100.40', **kwargs)
+                    data, address='198.51.100.50', **kwargs)
                 self.assertEqual(response.status_code, status)
                 self.assertEqual(response.mimetype, 'text/html')
                 body = response.get_data(as_text=True)
                 self.assertIn(problem, body)
                 self.assertNotIn('<script>', body)
                 self.assertNotIn('Traceback', body)
-        self.assertEqual(self.leads('198.51.100.40'), [])
+        self.assertEqual(self.leads('198.51.100.50'), [])
 
     def test_not_found(self):
         "An unknown database or one without crm_core answers 404"
