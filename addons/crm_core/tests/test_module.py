@@ -26,6 +26,7 @@ from trytond.modules.crm_core.assignment import weighted_order
 from trytond.modules.crm_core.lead_capture import normalize_email
 from trytond.modules.crm_core.routes import FormError, validate_form
 from trytond.modules.crm_core.tests import CrmTestMixin
+from trytond.modules.crm_core.tests.tools import SMTPSink
 from trytond.modules.crm_core.timeline import COLUMNS, SOURCES
 from trytond.modules.party.tests import (
     PartyCheckEraseMixin, PartyCheckReplaceMixin)
@@ -1264,19 +1265,25 @@ class CrmCoreTestCase(
 
         # the answer to an e-mail the chat sent to its follower
         Channel.subscribe_email(lead, 'ann@example.com')
-        with patch('trytond.ir.chat.send_message_transactional') as send:
+        with SMTPSink() as sink:
             sent = Channel.post(lead, "Delivery in May?", audience='public')
-        (email_sent,), _ = send.call_args
-        self.assertEqual(email_sent['Bcc'], 'ann@example.com')
+            sink.deliver()
+        (_, recipients, email_sent), = sink.messages
+        self.assertEqual(recipients, ['ann@example.com'])
         self.assertEqual(email_sent['Message-ID'], sent.reference)
+        self.assertIn("Delivery in May?", email_sent.get_body().get_content())
         answer = EmailMessage()
         answer['From'] = 'ann.lee'
         answer['Subject'] = "Re: Delivery"
         answer['In-Reply-To'] = sent.reference
         answer.set_content("Yes, May is fine.\n"
             "-----Original Message-----\nDelivery in May?")
-        with patch('trytond.ir.chat.send_message_transactional'):
+        with SMTPSink() as sink:
             self.assertEqual(self._inbound_email(answer), lead)
+            sink.deliver()
+        # the answer goes to the chat's followers
+        self.assertEqual(
+            [m[1] for m in sink.messages], [['ann@example.com']])
         # an address the chat refuses: the system writes who sent it
         self.assertEqual(chat(lead)[-1][1:3], (
                 'From: ann.lee\n\nYes, May is fine.',

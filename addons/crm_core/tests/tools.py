@@ -47,3 +47,57 @@ def load_scenarios(name, path, loader, tests, pattern, skips=None):
                 patch(test)
     patch(tests)
     return tests
+
+
+class SMTPSink:
+    """A real SMTP server on loopback that keeps the messages it receives,
+    with trytond's [email] uri pointing to it while it runs
+
+        with SMTPSink() as sink:
+            ...
+            sink.deliver()  # send what the transaction holds
+            sink.messages   # [(from, [to], email.message.EmailMessage)]
+    """
+
+    def __enter__(self):
+        import socket
+        from aiosmtpd.controller import Controller
+        from trytond.config import config
+        self.messages = []
+        with socket.socket() as sock:
+            sock.bind(('127.0.0.1', 0))
+            port = sock.getsockname()[1]
+        self._controller = Controller(self, hostname='127.0.0.1', port=port)
+        self._controller.start()
+        self._uri = config.get('email', 'uri', default=None)
+        config.set('email', 'uri', f'smtp://127.0.0.1:{port}')
+        return self
+
+    def __exit__(self, *exc):
+        from trytond.config import config
+        self._controller.stop()
+        if self._uri is None:
+            config.remove_option('email', 'uri')
+        else:
+            config.set('email', 'uri', self._uri)
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes, policy
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
+                message_from_bytes(envelope.content, policy=policy.default)))
+        return '250 Message accepted for delivery'
+
+    def deliver(self, transaction=None):
+        """Send the e-mails the transaction holds through trytond's own
+        data manager, as its commit would, without committing the test's
+        data"""
+        from trytond.sendmail import SMTPDataManager
+        from trytond.transaction import Transaction
+        transaction = transaction or Transaction()
+        for datamanager in list(transaction._datamanagers or []):
+            if isinstance(datamanager, SMTPDataManager):
+                datamanager.tpc_begin(transaction)
+                datamanager.commit(transaction)
+                datamanager.tpc_vote(transaction)
+                datamanager.tpc_finish(transaction)
+                transaction._datamanagers.remove(datamanager)
