@@ -20,7 +20,7 @@ previous source; a new string gets trytond's suggestion (the translation of
 the same source elsewhere, fuzzy) or nothing. Overrides of other modules'
 strings (locale/override/<lang>.po) are not touched.
 
-check reads the .po files only and lists the entries without a translation
+check reads the .po files only (the overrides too) and lists the entries without a translation
 (empty or fuzzy; trytond ignores fuzzy ones) and the translations whose
 placeholders differ from their source; it exits 1 when there is any.
 Both take --module and --lang to narrow the work.
@@ -191,59 +191,20 @@ def sync(modules, languages, keep=None):
     return report(modules, languages)
 
 
-# Placeholders of a source that its translation must keep: %(name)s and
-# {name} always, %s and %d when the source is a %-format (as trytond's
-# export flags python-format)
-_NAMED = r'%\(\w+\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]'
-_BRACES = r'\{\w*(?:[:!][^{}]*)?\}'
-_POSITIONAL = r'%[-#0 +]*\d*(?:\.\d+)?[sdifr]'
-
-
-def placeholders(text, source=None):
-    "Return the sorted placeholders of text (of its source's kinds)"
-    import re
-    source = text if source is None else source
-    patterns = [_NAMED, _BRACES]
-    if _is_format(source):
-        patterns.append(_POSITIONAL)
-    text = text.replace('%%', '')
-    found = []
-    for pattern in patterns:
-        found += re.findall(pattern, text)
-        text = re.sub(pattern, '', text)
-    return sorted(found)
-
-
-def _is_format(text):
-    try:
-        text % ()
-    except TypeError:
-        return True
-    except (ValueError, KeyError):
-        return False
-    return False
-
-
-def problems(pofile):
-    """Yield (kind, entry) for the entries untranslated or whose
-    placeholders differ from their source"""
-    for entry in pofile:
-        if entry.obsolete:
-            continue
-        values = ([entry.msgstr] if not entry.msgid_plural
-            else list(entry.msgstr_plural.values()))
-        if 'fuzzy' in entry.flags or not all(values) or not values:
-            yield 'untranslated', entry
-            continue
-        sources = [entry.msgid] + (
-            [entry.msgid_plural] if entry.msgid_plural else [])
-        if any(placeholders(v, sources[0]) != placeholders(sources[0])
-                for v in values):
-            yield 'placeholder', entry
+def _rules():
+    """The module of crm_core's translation test, loaded by its path (its
+    package would start trytond's test set-up)"""
+    import importlib.util
+    path = ADDONS / 'crm_core' / 'tests' / 'translation.py'
+    spec = importlib.util.spec_from_file_location('crm_translation', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def report(modules, languages, verbose=True):
     "Print the counts and problems of the .po files; return how many"
+    problems = _rules().problems
     total = 0
     print(f'{"module":<15}' + ''.join(f'{l:>14}' for l in languages))
     listing = []
@@ -264,6 +225,15 @@ def report(modules, languages, verbose=True):
                     f'{path.relative_to(TOP)}: {kind}: {entry.msgctxt} '
                     f'{entry.msgid!r}')
         print(f'{module:<15}' + ''.join(f'{c:>14}' for c in counts))
+    for path in sorted(ADDONS.glob('*/locale/override/*.po')):
+        if (path.parts[-4] in modules and path.stem in languages):
+            found = list(problems(polib.pofile(str(path))))
+            total += len(found)
+            listing += [f'{path.relative_to(TOP)}: {kind}: '
+                f'{entry.msgctxt} {entry.msgid!r}' for kind, entry in found]
+            print(f'{path.relative_to(ADDONS)}: '
+                f'{len(polib.pofile(str(path))) - len(found)} overrides '
+                'translated')
     if verbose:
         for line in listing:
             print(line)
