@@ -1,16 +1,21 @@
 # This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
+import datetime as dt
 import os
 
 import polib
 from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_decimal
 
+from trytond.modules.company.tests import create_company
 from trytond.modules.crm_core.tests.translation import (
     TranslationTestMixin, describe, problems)
 from trytond.pool import Pool
+from trytond.protocols.wrappers import HTTPStatus
 from trytond.tests.test_tryton import (
-    TestCase, activate_module, drop_db, with_transaction)
+    RouteTestCase, TestCase, activate_module, drop_db, with_transaction)
 from trytond.transaction import Transaction
 
 
@@ -113,4 +118,73 @@ class CrmCoreTranslationTestCase(TranslationTestMixin, TestCase):
         self.assertEqual(override.overriding_module, 'crm_core')
 
 
-del TestCase
+class CrmCoreLeadRouteLanguageTestCase(RouteTestCase):
+    "Test the languages of the lead capture route"
+    module = 'crm_core'
+
+    @classmethod
+    def setUpDatabase(cls):
+        pool = Pool()
+        Lang = pool.get('ir.lang')
+        create_company()
+        Lang.load_translations(
+            Lang.search([('code', 'in', ['he', 'ru', 'zh_CN'])]))
+        Transaction().commit()
+
+    @property
+    def url(self):
+        return f'/{self.db_name}/crm/lead'
+
+    def get(self, language):
+        response = self.client().get(
+            self.url, headers={'Accept-Language': language})
+        self.assertEqual(response.status_code, HTTPStatus.OK)
+        return response.get_data(as_text=True)
+
+    def post(self, language, data):
+        return self.client().post(
+            self.url, data=data,
+            content_type='application/x-www-form-urlencoded',
+            headers={'Accept-Language': language},
+            environ_base={'REMOTE_ADDR': '198.51.100.7'})
+
+    def test_form_hebrew(self):
+        "Hebrew from Accept-Language: translated and right-to-left"
+        body = self.get('he-IL,he;q=0.9,en;q=0.5')
+        self.assertIn('<html lang="he" dir="rtl">', body)
+        self.assertIn('<title>צרו קשר</title>', body)
+        self.assertIn('<label for="crm-name">שם *</label>', body)
+        self.assertIn('<button type="submit">שליחה</button>', body)
+
+    def test_form_chinese(self):
+        "Chinese from its primary tag"
+        body = self.get('zh')
+        self.assertIn('<html lang="zh-CN" dir="ltr">', body)
+        self.assertIn('<title>联系我们</title>', body)
+
+    def test_form_untranslated_language(self):
+        "A language without translation answers in English"
+        body = self.get('fr-FR, fr;q=0.9')
+        self.assertIn('<html lang="en" dir="ltr">', body)
+        self.assertIn('<title>Contact us</title>', body)
+
+    def test_error_number_russian(self):
+        "The sizes of the errors are numbers of the language"
+        response = self.post('ru', {'name': 'Иван', 'message': 'x' * 5001})
+        self.assertEqual(response.status_code, HTTPStatus.BAD_REQUEST)
+        body = response.get_data(as_text=True)
+        size = format_decimal(5000, locale='ru')
+        self.assertNotEqual(size, '5000')
+        self.assertIn(f'Поле «Сообщение» длиннее {size} символов.', body)
+
+    def test_thanks_hebrew(self):
+        "The thanks page dates the message in the language"
+        response = self.post('he', {'name': 'נועה מזרחי'})
+        self.assertEqual(response.status_code, HTTPStatus.OK)
+        body = response.get_data(as_text=True)
+        date = format_date(dt.date.today(), format='long', locale='he')
+        self.assertIn('dir="rtl"', body)
+        self.assertIn(f'התקבל ב-{date}.', body)
+
+
+del TestCase, RouteTestCase
