@@ -13,7 +13,7 @@ BACKEND ?= auto
 
 export CRM_MODULES := $(MODULES)
 
-.PHONY: run test bench install web clean
+.PHONY: run test bench install web clean translations translations-check
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,14 @@ run: install web
 test: install web
 	@TRYTOND_CONFIG=$(CURDIR)/trytond.conf BACKEND=$(BACKEND) \
 		$(PY) tools/run_tests.py
+
+# Extract every translatable string into addons/*/locale/<lang>.po, keeping
+# the translations (tools/i18n.py); then list what is left to translate
+translations: install
+	@$(PY) tools/i18n.py sync
+
+translations-check: install
+	@$(PY) tools/i18n.py check
 
 bench: install
 	@$(PY) bench/run.py

@@ -69,6 +69,7 @@ ARTIFACTS = ROOT / 'var' / 'test-artifacts'
 MODULES = [
     'crm_core', 'crm_marketing', 'crm_service', 'crm_survey', 'crm_loyalty']
 DATABASE = 'crm'
+LANGUAGES = ['bg', 'ru', 'zh_CN', 'he']
 LOGIN = 'admin'
 PASSWORD = 'Crm-Browser-Test-0'
 EMAIL = 'admin@example.com'
@@ -130,6 +131,8 @@ def prepare_database(directory, name=DATABASE, demo=False):
         process = subprocess.run([
                 BIN / 'trytond-admin', *trytond_config(directory),
                 '-d', name, '-u', *MODULES, '--activate-dependencies',
+                # the demo logins work in these languages
+                *(['-l', *LANGUAGES] if demo else []),
                 '--email', EMAIL],
             env={**os.environ, 'TRYTONPASSFILE': str(passfile)},
             cwd=ROOT, capture_output=True, text=True, timeout=600)

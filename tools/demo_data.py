@@ -111,11 +111,18 @@ MARKETS = [
 TEAMS = {
     'Inside Sales': [("Sarah O'Connor", 'manager', None, None),
         ('Maria Ivanova', 'salesperson', 25, 'maria'),
-        ('Daniel Weber', 'salesperson', 20, None)],
+        ('Daniel Weber', 'salesperson', 20, None),
+        ('Elena Petrova', 'salesperson', 15, 'elena'),
+        ('Dmitry Sokolov', 'salesperson', 15, 'dmitry')],
     'Field Sales': [('Thomas Müller', 'manager', None, None),
         ('Li Wei', 'salesperson', 15, 'li'),
-        ('Yael Cohen', 'salesperson', 15, None)],
+        ('Yael Cohen', 'salesperson', 15, 'yael')],
     }
+# The language each demo login works in (English when not listed): their
+# CRM speaks it
+USER_LANGUAGES = {'elena': 'bg', 'dmitry': 'ru', 'li': 'zh_CN', 'yael': 'he'}
+# The translated languages of the suite, loaded by `make run`
+LANGUAGES = ['bg', 'ru', 'zh_CN', 'he']
 USER_GROUPS = ['CRM User', 'Sales', 'Sale Opportunity']
 # (code, name, type, list price, cost price, stock quantity)
 PRODUCTS = [
@@ -180,19 +187,25 @@ def get_lang(code):
 
 
 def setup_base(config):
-    "Create the countries, the Hebrew language and the euro currency"
+    "Create the countries and the euro currency, check the languages"
     step('countries, languages and currency…')
     for code, name in COUNTRIES.items():
         get_or_create('country.country', [('code', '=', code)],
             code=code, name=name)
+    # crm_core ships Hebrew; `make run` loads the translations
     Lang = Model.get('ir.lang')
     with config.set_context(active_test=False):
-        hebrew = Lang.find([('code', '=', 'he')])
-    if not hebrew:
-        Lang(name='Hebrew', code='he', direction='rtl', date='%d/%m/%Y').save()
-    elif not hebrew[0].active:
-        hebrew[0].active = True
-        hebrew[0].save()
+        languages = Lang.find([('code', 'in', LANGUAGES)])
+    missing = set(LANGUAGES) - {l.code for l in languages}
+    if missing:
+        raise SystemExit('demo_data: missing languages %s: run trytond-admin '
+            'with -l %s' % (', '.join(sorted(missing)), ' '.join(LANGUAGES)))
+    for language in languages:
+        if not language.active:
+            language.active = True
+            language.save()
+        if not language.translatable:
+            Lang.click([language], 'load_translations')
     return get_or_create('currency.currency', [('code', '=', 'EUR')],
         code='EUR', name='Euro', symbol='€', numeric_code='978',
         rounding=Decimal('0.01'), digits=2)
@@ -317,11 +330,19 @@ def setup_teams(config, company):
     with config.set_context(active_test=False):
         for members in TEAMS.values():
             for name, _, _, login in members:
-                if not login or User.find([('login', '=', login)]):
+                if not login:
+                    continue
+                language = get_lang(USER_LANGUAGES.get(login, 'en'))
+                found = User.find([('login', '=', login)])
+                if found:
+                    if found[0].language != language:
+                        found[0].language = language
+                        found[0].save()
                     continue
                 employee = employees[name]
                 user = User(login=login, name=name,
-                    email=employee.party.contact_mechanisms[0].value)
+                    email=employee.party.contact_mechanisms[0].value,
+                    language=language)
                 user.groups.extend(Group(g.id) for g in groups)
                 user.companies.append(Company(company.id))
                 user.company = company
@@ -690,7 +711,10 @@ def already_loaded():
     Company = Model.get('company.company')
     Opportunity = Model.get('sale.opportunity')
     Item = Model.get('ir.module.config_wizard.item')
+    User = Model.get('res.user')
+    logins = [l for m in TEAMS.values() for *_, l in m if l]
     return bool(Company.find([('party.name', '=', COMPANY)])
+        and len(User.find([('login', 'in', logins)])) == len(logins)
         and Opportunity.find(
             [('reference', '=', OPPORTUNITY_REF % len(OPPORTUNITIES))])
         and not Item.find([('state', '!=', 'done')]))

@@ -7,6 +7,7 @@ Every byte that comes in is hostile: the whole body is read with a deadline
 before any database work, bounded, decoded strictly, validated field by
 field, and everything echoed back is escaped. A bad request answers a
 readable 4xx page, never a 500 or a stack trace."""
+import datetime as dt
 import html
 import io
 import logging
@@ -16,6 +17,9 @@ import threading
 import time
 from urllib.parse import parse_qsl
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.numbers import format_decimal
 from werkzeug.exceptions import HTTPException
 
 from trytond import backend, config
@@ -164,6 +168,26 @@ def _(name, **variables):
     return gettext('crm_core.msg_lead_capture_' + name, **variables)
 
 
+def _locale(lang=None):
+    "Return the babel Locale of lang, by default the transaction's"
+    if lang is None:
+        lang = Transaction().language or 'en'
+    try:
+        return Locale.parse(lang)
+    except (ValueError, UnknownLocaleError):
+        return Locale.parse('en')
+
+
+def _number(value):
+    "Format the number in the language of the page"
+    return format_decimal(value, locale=_locale())
+
+
+def _date(value):
+    "Format the date in the language of the page"
+    return format_date(value, format='long', locale=_locale())
+
+
 def _language(request, pool):
     "Return the best language of Accept-Language among the translatable"
     Lang = pool.get('ir.lang')
@@ -177,10 +201,15 @@ def _language(request, pool):
 
 
 def _page(status, title, body, lang='en'):
-    "Return a complete HTML page; title and body must be escaped already"
+    """Return a complete HTML page; title and body must be escaped already
+
+    The page is laid out right-to-left for a language written so (Hebrew)"""
+    direction = (
+        'rtl' if _locale(lang).character_order == 'right-to-left' else 'ltr')
     content = (
         '<!DOCTYPE html>\n'
-        f'<html lang="{html.escape(lang.replace("_", "-"))}">\n'
+        f'<html lang="{html.escape(lang.replace("_", "-"))}" '
+        f'dir="{direction}">\n'
         '<head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>{title}</title>'
@@ -284,7 +313,8 @@ def validate_form(form):
             value = ' '.join(value.split())
         if len(value) > size:
             problems.append(_(
-                    'error_size', field=_('label_' + name), size=size))
+                    'error_size', field=_('label_' + name),
+                    size=_number(size)))
             continue
         values[name] = value
     if 'name' in values and not values['name']:
@@ -397,6 +427,8 @@ def _lead(request, pool, lang):
 
 
 def _thanks_page(lang):
+    received = _('thanks_received', date=_date(dt.date.today()))
     return _page(
         HTTPStatus.OK, html.escape(_('thanks_title')),
-        f'<p role="status">{html.escape(_("thanks"))}</p>', lang)
+        f'<p role="status">{html.escape(_("thanks"))}</p>\n'
+        f'<p>{html.escape(received)}</p>', lang)

@@ -2,5 +2,6 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 from .mixin import CrmTestMixin
+from .translation import TranslationTestMixin
 
-__all__ = ['CrmTestMixin']
+__all__ = ['CrmTestMixin', 'TranslationTestMixin']

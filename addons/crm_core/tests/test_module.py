@@ -2700,7 +2700,7 @@ class CrmCoreLeadRouteTestCase(RouteTestCase):
         self.assertEqual(response.status_code, HTTPStatus.OK)
         self.assertEqual(response.mimetype, 'text/html')
         body = response.get_data(as_text=True)
-        self.assertIn('<html lang="en">', body)
+        self.assertIn('<html lang="en" dir="ltr">', body)
         self.assertIn('<label for="crm-name">Name *</label>', body)
         self.assertIn('name="homepage"', body)
         self.assertIn(f'action="{self.url}"', body)

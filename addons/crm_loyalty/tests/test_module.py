@@ -3,7 +3,8 @@
 # license terms.
 from trytond.modules.company.tests import (
     CompanyTestMixin, create_company, set_company)
-from trytond.modules.crm_core.tests import CrmTestMixin
+from trytond.modules.crm_core.tests import (
+    CrmTestMixin, TranslationTestMixin)
 from trytond.modules.party.tests import (
     PartyCheckEraseMixin, PartyCheckReplaceMixin)
 from trytond.pool import Pool
@@ -12,6 +13,7 @@ from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 class CrmLoyaltyTestCase(
         PartyCheckEraseMixin, PartyCheckReplaceMixin, CrmTestMixin,
+        TranslationTestMixin,
         CompanyTestMixin, ModuleTestCase):
     "Test CRM Loyalty module"
     module = 'crm_loyalty'

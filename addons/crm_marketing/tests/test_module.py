@@ -3,7 +3,8 @@
 # license terms.
 from trytond.model.exceptions import ValidationError
 from trytond.modules.company.tests import CompanyTestMixin
-from trytond.modules.crm_core.tests import CrmTestMixin
+from trytond.modules.crm_core.tests import (
+    CrmTestMixin, TranslationTestMixin)
 from trytond.modules.party.tests import (
     PartyCheckEraseMixin, PartyCheckReplaceMixin)
 from trytond.pool import Pool
@@ -12,6 +13,7 @@ from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 class CrmMarketingTestCase(
         PartyCheckEraseMixin, PartyCheckReplaceMixin, CrmTestMixin,
+        TranslationTestMixin,
         CompanyTestMixin, ModuleTestCase):
     "Test CRM Marketing module"
     module = 'crm_marketing'

@@ -5,7 +5,8 @@ import datetime as dt
 
 from trytond.model.exceptions import DomainValidationError
 from trytond.modules.company.tests import CompanyTestMixin
-from trytond.modules.crm_core.tests import CrmTestMixin
+from trytond.modules.crm_core.tests import (
+    CrmTestMixin, TranslationTestMixin)
 from trytond.modules.party.tests import (
     PartyCheckEraseMixin, PartyCheckReplaceMixin)
 from trytond.pool import Pool
@@ -14,6 +15,7 @@ from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 class CrmSurveyTestCase(
         PartyCheckEraseMixin, PartyCheckReplaceMixin, CrmTestMixin,
+        TranslationTestMixin,
         CompanyTestMixin, ModuleTestCase):
     "Test CRM Survey module"
     module = 'crm_survey'
