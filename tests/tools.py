@@ -349,7 +349,9 @@ for (const [depth, name] of arguments[0].entries()) {
     let found = -1;
     for (let i = index + 1; i < rows.length; i++) {
         const image = rows[i].querySelector('.expander > img');
-        const level = parseFloat(image && image.style.marginLeft) || 0;
+        // sao indents on the right in a right-to-left language
+        const level = parseFloat(image && (
+            image.style.marginLeft || image.style.marginRight)) || 0;
         if (level < depth) {
             break;
         }
