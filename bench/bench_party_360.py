@@ -395,21 +395,22 @@ def bench_party_360():
     correct = dict(correct=not wrong, check=('; '.join(wrong) if wrong
             else "the rows of each list as counted with SQL, each list "
             "read giving every row asked"))
+
+    def timing(figure, cpu):
+        "The p50 and the CPU per call of figure and of the baseline"
+        return dict(detail, p50_ms=round(figure[0], 1),
+            baseline_p50_ms=round(host[0], 1),
+            server_cpu_ms=round(cpu[0], 1),
+            postgresql_cpu_ms=round(cpu[1], 1),
+            baseline_server_cpu_ms=round(cpu_host[0], 1),
+            baseline_postgresql_cpu_ms=round(cpu_host[1], 1))
     return [
         Result('party_360.read_crm_tab_p95', crm[1], 'ms',
             baseline=host[1], target=TARGET, **correct,
-            detail=dict(detail, p50_ms=round(crm[0], 1),
-                baseline_p50_ms=round(host[0], 1),
-                server_cpu_ms=round(cpu_crm[0], 1),
-                postgresql_cpu_ms=round(cpu_crm[1], 1),
-                baseline_server_cpu_ms=round(cpu_host[0], 1),
-                baseline_postgresql_cpu_ms=round(cpu_host[1], 1))),
+            detail=timing(crm, cpu_crm)),
         Result('party_360.open_customer_p95', opening[1], 'ms',
             baseline=host[1], target=TARGET, **correct,
-            detail=dict(detail, p50_ms=round(opening[0], 1),
-                baseline_p50_ms=round(host[0], 1),
-                server_cpu_ms=round(cpu_opening[0], 1),
-                postgresql_cpu_ms=round(cpu_opening[1], 1),
+            detail=dict(timing(opening, cpu_opening),
                 reads=(
                     'as sao opens the customer (tests/'
                     'test_browser_customer.py): the form with all its '
@@ -428,12 +429,7 @@ def bench_party_360():
                     'slowest page'))),
         Result('party_360.read_crm_tab_with_lists_p95', full[1], 'ms',
             baseline=host[1], **correct,
-            detail=dict(detail, p50_ms=round(full[0], 1),
-                baseline_p50_ms=round(host[0], 1),
-                server_cpu_ms=round(cpu_full[0], 1),
-                postgresql_cpu_ms=round(cpu_full[1], 1),
-                baseline_server_cpu_ms=round(cpu_host[0], 1),
-                baseline_postgresql_cpu_ms=round(cpu_host[1], 1),
+            detail=dict(timing(full, cpu_full),
                 reads=(
                     'the customer opened, then every page of the CRM tab '
                     'opened one after the other: the form, then the rows '
