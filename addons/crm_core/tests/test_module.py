@@ -1163,7 +1163,7 @@ class CrmCoreTestCase(
                     "e-mail address"),
                 ({'name': "A" * 101}, "longer than 100"),
                 ({'name': "Ann\x00"}, "not allowed"),
-                ({'name': "Ann", 'message': "x" * 5001}, "longer than 5000"),
+                ({'name': "Ann", 'message': "x" * 5001}, "longer than 5,000"),
                 ]:
             with self.subTest(form=form):
                 with self.assertRaises(FormError) as cm:
