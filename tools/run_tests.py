@@ -128,6 +128,21 @@ class CountingResult(unittest.TextTestResult):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.successes = []
+        self.durations = []
+
+    def startTest(self, test):
+        self._started = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.durations.append((time.monotonic() - self._started, test.id()))
+
+    def slowest(self, count=8):
+        "Print the count slowest tests, to keep an eye on the suite's time"
+        self.stream.writeln(f"Slowest {count}:")
+        for duration, name in sorted(self.durations, reverse=True)[:count]:
+            self.stream.writeln(f"  {duration:7.1f} s  {name}")
 
     def addSuccess(self, test):
         super().addSuccess(test)
@@ -162,6 +177,7 @@ def run_shard(shard):
     suite = load_tests(shard, pattern)
     result = unittest.TextTestRunner(
         stream=sys.stdout, verbosity=2, resultclass=CountingResult).run(suite)
+    result.slowest()
     passed, failed, skipped = result.counts()
     missing = scenarios_not_run(shard, result, pattern)
     for name in missing:
@@ -249,8 +265,10 @@ def main():
     print(f"==> Testing on {where}, {jobs} at a time; database cache {key}",
         flush=True)
     start = time.monotonic()
+    # The two longest shards, crm_core and tests/, first: the small modules
+    # then fill the other processor instead of delaying tests/ to the end
     shards = os.environ.get('CRM_TEST_SHARDS', '').split() or (
-        MODULES + ['tests'])
+        MODULES[:1] + ['tests'] + MODULES[1:])
     passed, failed, skipped = run_shards(shards, jobs)
     print(f"==> {backend} in {time.monotonic() - start:.0f} s")
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
