@@ -97,3 +97,29 @@ class CrmTestMixin:
                         f"{view.name}: {base.model}.{node.get('name')}")
         self.assertFalse(wrong,
             msg="Date-times without widget in lists: " + ', '.join(wrong))
+
+    @with_transaction()
+    def test_configuration_menu(self):
+        "The module's Configuration menu opens a form of its own settings"
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        Menu = pool.get('ir.ui.menu')
+        ModelField = pool.get('ir.model.field')
+        Configuration = pool.get('crm.configuration')
+        menu = Menu(ModelData.get_id(self.module, 'menu_configuration_form'))
+        action = menu.action
+        self.assertEqual(action.res_model, 'crm.configuration')
+        self.assertEqual(action.id,
+            ModelData.get_id(self.module, 'act_configuration_form'))
+        view, = [v.view for v in action.act_window_views]
+        self.assertEqual(view.module, self.module)
+        self.assertEqual(view.type, 'form')
+        arch = etree.fromstring(
+            Configuration.fields_view_get(view_id=view.id)['arch'])
+        shown = {n.get('name') for n in arch.iter('field')}
+        own = {f.name for f in ModelField.search([
+                    ('model', '=', 'crm.configuration'),
+                    ('module', '=', self.module),
+                    ])
+            if not isinstance(getattr(ModelSQL, f.name, None), fields.Field)}
+        self.assertEqual(shown, own)
