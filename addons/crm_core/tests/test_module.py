@@ -2682,6 +2682,25 @@ class CrmCoreTestCase(
                     self.assertEqual(
                         Context.default_employee(), expected, login)
 
+    @with_transaction()
+    def test_team_member_last_assignment(self):
+        "The last assignment of a member is the date of their last lead"
+        pool = Pool()
+        Team = pool.get('crm.team')
+        Member = pool.get('crm.team.member')
+        company = create_company()
+        with set_company(company):
+            employee = create_employee(company)
+            team = Team(name="Direct Sales", members=[{'employee': employee}])
+            team.save()
+            member, = team.members
+            self.assertIsNone(Member(member.id).last_assignment)
+            opportunity = create_opportunity(
+                company, employee=employee, team=team)
+            last_assignment = Member(member.id).last_assignment
+            self.assertIsInstance(last_assignment, dt.datetime)
+            self.assertEqual(last_assignment, opportunity.create_date)
+
 
 class CrmCoreLeadRouteTestCase(RouteTestCase):
     "Test CRM Core lead capture route"
