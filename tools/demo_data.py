@@ -109,7 +109,7 @@ MARKETS = [
     ]
 # team: [(employee, role, capacity, login)]
 TEAMS = {
-    'Inside Sales': [("Sarah O'Connor", 'manager', None, None),
+    'Inside Sales': [("Sarah O'Connor", 'manager', None, 'sarah'),
         ('Maria Ivanova', 'salesperson', 25, 'maria'),
         ('Daniel Weber', 'salesperson', 20, None),
         ('Elena Petrova', 'salesperson', 15, 'elena'),
@@ -124,6 +124,9 @@ USER_LANGUAGES = {'elena': 'bg', 'dmitry': 'ru', 'li': 'zh_CN', 'yael': 'he'}
 # The translated languages of the suite, loaded by `make run`
 LANGUAGES = ['bg', 'ru', 'zh_CN', 'he']
 USER_GROUPS = ['CRM User', 'Sales', 'Sale Opportunity']
+# The groups some demo logins have besides USER_GROUPS: the sales manager
+# sees and reports on the leads of the whole company
+MANAGER_GROUPS = {'sarah': ['CRM Manager']}
 # (code, name, type, list price, cost price, stock quantity)
 PRODUCTS = [
     ('AUR-101', 'Espresso Machine Barista', 'goods', '649.00', '410.00', 40),
@@ -153,6 +156,17 @@ OPPORTUNITIES = [
     ('Web form: monitors', 'lead', 'Yael Cohen', 2, 'AUR-105', 12),
     ('Referral: support contract', 'lead', 'Maria Ivanova', 5, 'AUR-202', 1),
     ('Showroom furniture', 'opportunity', 'Li Wei', 15, 'AUR-103', 10),
+    # won: converted into a sale that is confirmed
+    ('Speakerphones for the board rooms', 'won', 'Maria Ivanova', 50,
+        'AUR-108', 6),
+    ('Monitors for the design studio', 'won', 'Daniel Weber', 40,
+        'AUR-105', 15),
+    ('Espresso machines for three branches', 'won', 'Li Wei', 35,
+        'AUR-101', 3),
+    ('Keyboards for the new hires', 'won', 'Elena Petrova', 25,
+        'AUR-107', 30),
+    ('Desk lamps for the library', 'lost', 'Dmitry Sokolov', 28,
+        'AUR-104', 80),
     ]
 
 
@@ -283,7 +297,7 @@ def setup_accounting(company, today):
 
 
 def setup_teams(config, company):
-    "Create employees, the sales teams and the logins of two salespeople"
+    "Create employees, the sales teams and the logins of the demo users"
     step('employees, sales teams and users…')
     Employee = Model.get('company.employee')
     Party = Model.get('party.party')
@@ -327,6 +341,8 @@ def setup_teams(config, company):
     # [password] length (8 by default) but the demo logins use 'admin'.
     password_hash = config.pool.get('res.user').hash_password(password)
     groups = Group.find([('name', 'in', USER_GROUPS)])
+    manager_groups = {login: Group.find([('name', 'in', names)])
+        for login, names in MANAGER_GROUPS.items()}
     with config.set_context(active_test=False):
         for members in TEAMS.values():
             for name, _, _, login in members:
@@ -344,6 +360,8 @@ def setup_teams(config, company):
                     email=employee.party.contact_mechanisms[0].value,
                     language=language)
                 user.groups.extend(Group(g.id) for g in groups)
+                user.groups.extend(
+                    Group(g.id) for g in manager_groups.get(login, []))
                 user.companies.append(Company(company.id))
                 user.company = company
                 user.employees.append(Employee(employee.id))
@@ -598,9 +616,20 @@ def setup_opportunities(config, customers, employees, products, term, today):
                 opportunity.save()
             if state != 'lead' and opportunity.state == 'lead':
                 opportunity.click('opportunity')
-            if state == 'converted' and opportunity.state == 'opportunity':
-                sale, = opportunity.click('convert')
-                sale.click('quote')
+            if (state in {'converted', 'won'}
+                    and opportunity.state == 'opportunity'):
+                opportunity.click('convert')
+            if state == 'won' and opportunity.state == 'converted':
+                for sale in opportunity.sales:
+                    if sale.state == 'draft':
+                        sale.click('quote')
+                    if sale.state == 'quotation':
+                        # the confirmed sale wins the opportunity
+                        sale.click('confirm')
+            elif state == 'converted' and opportunity.state == 'converted':
+                for sale in opportunity.sales:
+                    if sale.state == 'draft':
+                        sale.click('quote')
             elif state == 'lost' and opportunity.state == 'opportunity':
                 opportunity.click('lost')
 

@@ -7,6 +7,7 @@ Lock-free: the transaction of a new lead locks nothing and writes no shared
 row; the round-robin turns come from counters that concurrent transactions
 share without waiting (AssignmentTurnMixin: database sequences on
 PostgreSQL)."""
+import datetime as dt
 import functools
 import math
 from collections import Counter, defaultdict
@@ -152,7 +153,11 @@ class Member(metaclass=PoolMeta):
                         table.employee, [m.employee.id for m in sub_members])
                     & reduce_ids(table.team, [m.team.id for m in sub_members]),
                     group_by=[table.team, table.employee]))
-            last.update(((t, e), d) for t, e, d in cursor)
+            for team, employee, date in cursor:
+                # SQLite returns the maximum of a timestamp as text
+                if isinstance(date, str):
+                    date = dt.datetime.fromisoformat(date)
+                last[team, employee] = date
         return {m.id: last.get((m.team.id, m.employee.id)) for m in members}
 
     @classmethod

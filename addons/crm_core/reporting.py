@@ -70,6 +70,14 @@ class ReportingContext(ModelView):
 
     @classmethod
     def default_employee(cls):
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        User = pool.get('res.user')
+        # A CRM manager reports on the whole company by default, a
+        # salesperson on their own deals
+        if ModelData.get_id('crm_core', 'group_crm_manager') in (
+                User.get_groups()):
+            return None
         return Transaction().context.get('employee')
 
 

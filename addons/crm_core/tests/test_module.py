@@ -2660,6 +2660,48 @@ class CrmCoreTestCase(
             line.save()
             self.assertIsNone(line.forecast_quantity)
 
+    @with_transaction()
+    def test_reporting_context_manager(self):
+        "The reports open on the salesperson's deals, a manager's on all"
+        pool = Pool()
+        Context = pool.get('crm.reporting.context')
+        User = pool.get('res.user')
+        company = create_company()
+        with set_company(company):
+            employee = create_employee(company)
+            for login, groups, expected in [
+                    ('seller', [group('group_crm')], employee.id),
+                    ('boss', [group('group_crm'), group('group_crm_manager')],
+                        None),
+                    ]:
+                user = User(login=login, companies=[company],
+                    company=company, groups=groups)
+                user.save()
+                with Transaction().set_user(user.id), \
+                        Transaction().set_context(employee=employee.id):
+                    self.assertEqual(
+                        Context.default_employee(), expected, login)
+
+    @with_transaction()
+    def test_team_member_last_assignment(self):
+        "The last assignment of a member is the date of their last lead"
+        pool = Pool()
+        Team = pool.get('crm.team')
+        Member = pool.get('crm.team.member')
+        company = create_company()
+        with set_company(company):
+            employee = create_employee(company)
+            team = Team(name="Direct Sales", members=[{'employee': employee}])
+            team.save()
+            member, = team.members
+            self.assertIsNone(Member(member.id).last_assignment)
+            opportunity = create_opportunity(
+                company, employee=employee, team=team)
+            last_assignment = Member(member.id).last_assignment
+            self.assertIsInstance(last_assignment, dt.datetime)
+            self.assertEqual(last_assignment, opportunity.create_date)
+
+
 class CrmCoreLeadRouteTestCase(RouteTestCase):
     "Test CRM Core lead capture route"
     module = 'crm_core'
