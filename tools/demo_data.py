@@ -726,6 +726,124 @@ def setup_scoring(company):
     model.click('retrain')
 
 
+# (subject, customer index, category, priority, channel, hours ago, state)
+TICKETS = [
+    ("Espresso machine leaks water", 0, "Product", '2', 'email', 30,
+        'open'),
+    ("Two chairs missing from the delivery", 1, "Delivery", '1', 'phone',
+        50, 'waiting'),
+    ("Invoice shows the wrong VAT rate", 2, "Invoice", '1', 'email', 80,
+        'resolved'),
+    ("Monitor arrived with a cracked screen", 3, "Product", '3', 'web', 3,
+        'new'),
+    ("How do I adjust the desk height memory?", 4, "Question", '0', 'chat',
+        6, 'new'),
+    ("Installation date to confirm", 5, "Question", '1', 'phone', 120,
+        'closed'),
+    ("Headset does not pair with laptop", 6, "Product", '1', 'email', 20,
+        'open'),
+    ]
+
+
+def setup_helpdesk(config, company, customers, employees, today):
+    """A service team with its agent nina, the Dublin business hours, two
+    service levels and tickets in every state"""
+    Employee = Model.get('company.employee')
+    Party = Model.get('party.party')
+    Team = Model.get('crm.team')
+    User = Model.get('res.user')
+    Group = Model.get('res.group')
+    Company = Model.get('company.company')
+    Calendar = Model.get('crm.business.calendar')
+    Policy = Model.get('crm.sla.policy')
+    Category = Model.get('crm.ticket.category')
+    Ticket = Model.get('crm.ticket')
+    step('helpdesk…')
+    agents = {}
+    for name in ["Nina Kowalski", "Omar Haddad"]:
+        found = Employee.find([
+                ('party.name', '=', name), ('company', '=', company.id)])
+        if found:
+            agents[name], = found
+            continue
+        party = Party(name=name, lang=get_lang('en'))
+        party.contact_mechanisms.new(type='email',
+            value='%s@%s' % (name.split()[0].lower(), DOMAIN))
+        party.save()
+        agents[name] = Employee(party=party, company=company)
+        agents[name].save()
+    teams = Team.find([('name', '=', "Customer Care")])
+    if teams:
+        team, = teams
+    else:
+        team = Team(name="Customer Care", company=company, kind='service',
+            leader=agents["Nina Kowalski"])
+        for agent in agents.values():
+            team.members.new(employee=agent)
+        team.save()
+    with config.set_context(active_test=False):
+        if not User.find([('login', '=', 'nina')]):
+            password = os.environ.get('CRM_ADMIN_PASSWORD') or 'admin'
+            user = User(login='nina', name="Nina Kowalski",
+                email='nina@' + DOMAIN, language=get_lang('en'))
+            user.groups.extend(Group(g.id) for g in Group.find([
+                        ('name', 'in', ['Service Agent', 'Service Manager']),
+                        ]))
+            user.companies.append(Company(company.id))
+            user.company = company
+            nina = Employee(agents["Nina Kowalski"].id)
+            user.employees.append(nina)
+            user.employee = nina
+            user.password_hash = config.pool.get('res.user').hash_password(
+                password)
+            user.save()
+
+    calendars = Calendar.find([('name', '=', "Dublin office")])
+    if calendars:
+        calendar, = calendars
+    else:
+        calendar = Calendar(name="Dublin office", company=company,
+            timezone='Europe/Dublin')
+        for month, day, name in [(12, 25, "Christmas Day"),
+                (12, 26, "St. Stephen's Day"), (1, 1, "New Year's Day"),
+                (3, 17, "St. Patrick's Day")]:
+            for year in [today.year, today.year + 1]:
+                calendar.holidays.new(
+                    date=dt.date(year, month, day), name=name)
+        calendar.save()
+    for sequence, name, priorities, response, resolution in [
+            (10, "Urgent", ['3'], 1, 4),
+            (20, "Standard", [], 4, 16),
+            ]:
+        if not Policy.find([('name', '=', name)]):
+            policy = Policy(name=name, company=company, calendar=calendar,
+                sequence=sequence, priorities=priorities,
+                response_time=dt.timedelta(hours=response),
+                resolution_time=dt.timedelta(hours=resolution))
+            policy.save()
+
+    now = dt.datetime.now().replace(microsecond=0)
+    agent_list = list(agents.values())
+    for i, (subject, customer, category, priority, channel, hours,
+            state) in enumerate(TICKETS):
+        if Ticket.find([('subject', '=', subject)]):
+            continue
+        category, = Category.find([('name', '=', category)])
+        party = customers[customer]
+        ticket = Ticket(subject=subject, party=party, team=team,
+            category=category, priority=priority, channel=channel,
+            reported_date=now - dt.timedelta(hours=hours))
+        if state != 'new':
+            ticket.employee = agent_list[i % len(agent_list)]
+        ticket.save()
+        for button in {
+                'open': ['open'], 'waiting': ['open', 'wait'],
+                'resolved': ['open', 'resolve'],
+                'closed': ['open', 'resolve', 'close'],
+                }.get(state, []):
+            ticket.click(button)
+
+
 def close_config_wizard():
     "Mark the first-login configuration wizard as done"
     Item = Model.get('ir.module.config_wizard.item')
@@ -742,7 +860,9 @@ def already_loaded():
     Item = Model.get('ir.module.config_wizard.item')
     User = Model.get('res.user')
     logins = [l for m in TEAMS.values() for *_, l in m if l]
+    Ticket = Model.get('crm.ticket')
     return bool(Company.find([('party.name', '=', COMPANY)])
+        and Ticket.find([('subject', '=', TICKETS[-1][0])])
         and len(User.find([('login', 'in', logins)])) == len(logins)
         and Opportunity.find(
             [('reference', '=', OPPORTUNITY_REF % len(OPPORTUNITIES))])
@@ -793,6 +913,7 @@ def load(config):
     setup_activities(today)
     setup_assignment(company, employees, today)
     setup_scoring(company)
+    setup_helpdesk(config, company, customers, employees, today)
     close_config_wizard()
     return True
 
