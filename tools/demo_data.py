@@ -822,7 +822,7 @@ def setup_helpdesk(config, company, customers, employees, today):
                 resolution_time=dt.timedelta(hours=resolution))
             policy.save()
 
-    now = dt.datetime.now().replace(microsecond=0)
+    now = dt.datetime.now().replace(second=0, microsecond=0)
     agent_list = list(agents.values())
     for i, (subject, customer, category, priority, channel, hours,
             state) in enumerate(TICKETS):

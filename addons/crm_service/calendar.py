@@ -121,11 +121,11 @@ class BusinessCalendar(DeactivableMixin, ModelSQL, ModelView):
         if remaining <= dt.timedelta(0):
             # the deadline of no time is the next working moment
             for seg_start, _ in self._segments(start):
-                return seg_start
+                return _ceil_minute(seg_start)
         for seg_start, seg_end in self._segments(start):
             available = seg_end - seg_start
             if remaining <= available:
-                return seg_start + remaining
+                return _ceil_minute(seg_start + remaining)
             remaining -= available
         raise ValidationError(gettext(
                 'crm_service.msg_calendar_no_time', calendar=self.name))
@@ -140,6 +140,14 @@ class BusinessCalendar(DeactivableMixin, ModelSQL, ModelView):
                 break
             total += min(seg_end, end) - seg_start
         return total
+
+
+def _ceil_minute(value):
+    "Return value rounded up to the minute: a deadline is shown so"
+    if value.second or value.microsecond:
+        value = value.replace(second=0, microsecond=0) + dt.timedelta(
+            minutes=1)
+    return value
 
 
 def _utc(local, zone):

@@ -19,6 +19,8 @@ from trytond.pyson import Eval, If, PYSONDecoder
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 
+from .ticket import now_minute
+
 #: The states in which the clock of a ticket runs
 RUNNING_STATES = ['new', 'open']
 #: The share of a target after which a ticket is at risk, by default
@@ -172,12 +174,12 @@ class Ticket(metaclass=PoolMeta):
         'crm.sla.policy', "SLA Policy", readonly=True, ondelete='RESTRICT',
         help="The first policy, in their order, that the ticket matches.")
     first_response_date = fields.DateTime(
-        "First Response", readonly=True,
+        "First Response", format='%H:%M', readonly=True,
         help="When an agent first answered or took the ticket.")
     response_deadline = fields.DateTime(
-        "Response Deadline", readonly=True)
+        "Response Deadline", format='%H:%M', readonly=True)
     resolution_deadline = fields.DateTime(
-        "Resolution Deadline", readonly=True)
+        "Resolution Deadline", format='%H:%M', readonly=True)
     response_breached = fields.Boolean(
         "Response Breached", readonly=True,
         help="The first response came after its deadline; it stays so.")
@@ -188,9 +190,10 @@ class Ticket(metaclass=PoolMeta):
     sla_paused = fields.TimeDelta(
         "Paused", readonly=True,
         help="The working time the ticket waited on the customer.")
-    sla_paused_since = fields.DateTime("Paused Since", readonly=True)
+    sla_paused_since = fields.DateTime(
+        "Paused Since", format='%H:%M', readonly=True)
     sla_risk_date = fields.DateTime(
-        "At Risk From", readonly=True,
+        "At Risk From", format='%H:%M', readonly=True,
         help="When the running target of the ticket gets at risk.")
     sla_escalation = fields.Selection([
             (None, ""),
@@ -208,7 +211,7 @@ class Ticket(metaclass=PoolMeta):
                 ], "SLA"),
         'get_sla_status', searcher='search_sla_status')
     sla_deadline = fields.Function(fields.DateTime(
-            "Next Deadline",
+            "Next Deadline", format='%H:%M',
             help="The deadline the ticket runs against."),
         'get_sla_status')
 
@@ -259,7 +262,8 @@ class Ticket(metaclass=PoolMeta):
                     status = ('breached' if ticket.resolution_breached
                         or ticket.response_breached else 'met')
                 elif ticket.state == 'waiting':
-                    status = 'paused'
+                    # the deadline moves by the time it waits
+                    status, deadline = 'paused', None
                 elif (ticket.response_breached
                         or ticket.resolution_breached
                         or (deadline and deadline < now)):
@@ -343,7 +347,7 @@ class Ticket(metaclass=PoolMeta):
             self.sla_risk_date = None
             return
         calendar = policy.calendar
-        start = self.reported_date or dt.datetime.now()
+        start = self.reported_date or now_minute()
         share = policy.at_risk / 100
         if self.first_response_date is None:
             self.sla_risk_date = calendar.add(
@@ -371,7 +375,7 @@ class Ticket(metaclass=PoolMeta):
     @classmethod
     def update_sla(cls, tickets):
         "Choose the policy of the tickets and compute their deadlines"
-        now = dt.datetime.now()
+        now = now_minute()
         to_save = []
         for ticket in tickets:
             if ticket.state in {'resolved', 'closed'}:
@@ -417,7 +421,7 @@ class Ticket(metaclass=PoolMeta):
 
     @classmethod
     def open(cls, tickets):
-        now = dt.datetime.now()
+        now = now_minute()
         for ticket in tickets:
             ticket._sla_respond(now)
             ticket._sla_resume(now)
@@ -426,7 +430,7 @@ class Ticket(metaclass=PoolMeta):
 
     @classmethod
     def wait(cls, tickets):
-        now = dt.datetime.now()
+        now = now_minute()
         for ticket in tickets:
             ticket._sla_respond(now)
             ticket._sla_pause(now)
@@ -435,7 +439,7 @@ class Ticket(metaclass=PoolMeta):
 
     @classmethod
     def resolve(cls, tickets):
-        now = dt.datetime.now()
+        now = now_minute()
         for ticket in tickets:
             ticket._sla_respond(now)
             ticket._sla_resume(now)
@@ -449,7 +453,7 @@ class Ticket(metaclass=PoolMeta):
 
     @classmethod
     def reopen(cls, tickets):
-        now = dt.datetime.now()
+        now = now_minute()
         for ticket in tickets:
             ticket._sla_resume(now)
         cls.save(tickets)

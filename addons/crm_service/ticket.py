@@ -27,6 +27,11 @@ from trytond.transaction import Transaction
 ACTIVE_STATES = ['new', 'open', 'waiting']
 
 
+def now_minute():
+    "Return now to the minute: the dates of a ticket are shown so"
+    return dt.datetime.now().replace(second=0, microsecond=0)
+
+
 class Category(DeactivableMixin, tree(separator=' / '), ModelSQL, ModelView):
     __name__ = 'crm.ticket.category'
     __string__ = "Ticket Category"
@@ -155,15 +160,17 @@ class Ticket(
         depends={'company'},
         order=[('state', 'ASC'), ('planned_date', 'ASC'), ('id', 'ASC')])
     reported_date = fields.DateTime(
-        "Reported", required=True,
+        "Reported", format='%H:%M', required=True,
         states={
             'readonly': Eval('state') != 'new',
             },
         help="When the customer asked; the service levels count from it.")
-    opened_date = fields.DateTime("Opened", readonly=True,
+    opened_date = fields.DateTime(
+        "Opened", format='%H:%M', readonly=True,
         help="When an agent first took the ticket.")
-    resolved_date = fields.DateTime("Resolved", readonly=True)
-    closed_date = fields.DateTime("Closed", readonly=True)
+    resolved_date = fields.DateTime(
+        "Resolved", format='%H:%M', readonly=True)
+    closed_date = fields.DateTime("Closed", format='%H:%M', readonly=True)
     reopened = fields.Integer("Reopened", readonly=True,
         help="How many times the ticket was reopened after its resolution.")
     state = fields.Selection([
@@ -275,7 +282,7 @@ class Ticket(
 
     @staticmethod
     def default_reported_date():
-        return dt.datetime.now().replace(microsecond=0)
+        return now_minute()
 
     @classmethod
     def default_team(cls):
@@ -432,7 +439,7 @@ class Ticket(
         """The agent takes the ticket: an unassigned one becomes theirs, the
         first opening is dated"""
         employee = Transaction().context.get('employee')
-        now = dt.datetime.now()
+        now = now_minute()
         for ticket in tickets:
             if not ticket.employee and employee is not None:
                 ticket.employee = employee
@@ -450,7 +457,7 @@ class Ticket(
     @ModelView.button
     @Workflow.transition('resolved')
     def resolve(cls, tickets):
-        now = dt.datetime.now()
+        now = now_minute()
         for ticket in tickets:
             ticket.resolved_date = now
             if not ticket.opened_date:
@@ -461,7 +468,7 @@ class Ticket(
     @ModelView.button
     @Workflow.transition('closed')
     def close(cls, tickets):
-        cls.write(tickets, {'closed_date': dt.datetime.now()})
+        cls.write(tickets, {'closed_date': now_minute()})
 
     @classmethod
     @ModelView.button
