@@ -1,14 +1,19 @@
 # This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
+import hashlib
 import html
 import re
 from email.utils import getaddresses
 
+from sql import Select
+
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index
 from trytond.pool import Pool, PoolMeta
 from trytond.tools.email_ import EmailNotValidError, validate_email
+from trytond.transaction import Transaction
 
 from .lead_capture import normalize_email, strip_unsafe, valid_email
 
@@ -66,13 +71,25 @@ class ChatMessage(metaclass=PoolMeta):
                 where=t.reference != None))  # noqa: E711
 
 
-class Opportunity(metaclass=PoolMeta):
-    __name__ = 'sale.opportunity'
+class InboundEmailMixin:
+    """Create a record from an inbound e-mail, or post the e-mail to the chat
+    of the record it replies to
+
+    The model has a Char field that keeps the Message-ID of the e-mail that
+    created the record (``_inbound_email_id_field``) and a ``number`` quoted
+    in brackets in the subjects of its e-mails; it implements
+    ``_inbound_email_create``. ``create_from_inbound_email`` is the action of
+    an inbound e-mail rule."""
+    __slots__ = ()
+    _inbound_email_id_field = None
+    #: The ir.message listing the attachments kept on the record
+    _inbound_email_attachments_message = (
+        'crm_core.msg_lead_email_reply_attachments')
 
     @classmethod
     def create_from_inbound_email(cls, email_, rule):
-        """Create a lead from the inbound e-mail or post it to the chat of
-        the lead it replies to; return the lead"""
+        """Create a record from the inbound e-mail or post it to the chat of
+        the record it replies to; return the record"""
         pool = Pool()
         Attachment = pool.get('ir.attachment')
         message = email_.as_dict()
@@ -82,13 +99,19 @@ class Opportunity(metaclass=PoolMeta):
         text = cls._inbound_email_text(message)
         attachments = [a for a in message.get('attachments', [])
             if a.get('data') is not None]
+        message_id = inbound_message_id(message)
 
-        lead = cls._inbound_email_lead(message)
-        if lead:
-            if not lead._inbound_email_post(
+        cls._inbound_email_lock(message_id)
+        record = cls._inbound_email_record(message)
+        if record and message_id and message_id == getattr(
+                record, cls._inbound_email_id_field):
+            # the same e-mail delivered again
+            return record
+        if record:
+            if not record._inbound_email_post(
                     message, text, subject, attachments):
                 # already posted, with its attachments
-                return lead
+                return record
         else:
             name, address = '', ''
             if headers.get('From'):
@@ -96,36 +119,58 @@ class Opportunity(metaclass=PoolMeta):
             address = normalize_email(address or message.get('from'))
             if not valid_email(address):
                 address = ''
-            company = cls.capture_company()
-            party = cls.capture_party(
-                ' '.join(strip_unsafe(name).split())[:100]
-                or address or subject[:100],
-                address)
-            message_id = _MESSAGE_ID.search(str(headers.get('Message-ID', '')))
-            lead = cls.capture_lead(company, party,
-                gettext('crm_core.msg_lead_capture_email_description',
-                    subject=subject),
-                text, capture_channel='email',
-                capture_message_id=message_id.group() if message_id else None)
+            name = ' '.join(strip_unsafe(name).split())[:100]
+            record = cls._inbound_email_create(
+                message, name, address, subject, text, message_id)
         Attachment.save([
                 Attachment(
-                    resource=lead, name=(a.get('filename') or 'attachment'),
+                    resource=record, name=(a.get('filename') or 'attachment'),
                     type='data', data=a['data'])
                 for a in attachments])
-        return lead
+        return record
+
+    @classmethod
+    def _inbound_email_create(
+            cls, message, name, address, subject, text, message_id):
+        """Create and return the record of a new e-mail: the sender's name
+        and address (checked, or ''), the subject and text (cleaned) and its
+        Message-ID (or None)"""
+        raise NotImplementedError
+
+    @classmethod
+    def _inbound_email_lock(cls, message_id):
+        """Serialise the processing of the same e-mail by workers at once
+
+        On PostgreSQL a transaction that cannot take the lock of the
+        Message-ID fails as a concurrent update and is retried by trytond,
+        then sees what the other one stored."""
+        if not message_id:
+            return
+        transaction = Transaction()
+        database = transaction.database
+        if database.name is None or backend.name != 'postgresql':
+            return
+        key = int.from_bytes(hashlib.blake2b(
+                f'{cls.__name__}:{message_id}'.encode(),
+                digest_size=8).digest(), 'big', signed=True)
+        cursor = transaction.connection.cursor()
+        cursor.execute(*Select([database.lock_id(key)]))
+        locked, = cursor.fetchone()
+        if not locked:
+            raise backend.DatabaseOperationalError(
+                f'the e-mail {message_id} is being processed')
 
     def _inbound_email_post(self, message, text, subject, attachments):
-        """Post the reply to the chat channel of the lead, from its sender;
+        """Post the reply to the chat channel of the record, from its sender;
         return the message, or None when the e-mail was already posted
 
         The quoted message is left out; the names of the attachments, kept
-        as attachments of the lead, end the message."""
+        as attachments of the record, end the message."""
         pool = Pool()
         Channel = pool.get('ir.chat.channel')
         Message = pool.get('ir.chat.message')
         headers = message.get('headers', {})
-        message_id = _MESSAGE_ID.search(str(headers.get('Message-ID', '')))
-        message_id = message_id.group() if message_id else None
+        message_id = inbound_message_id(message)
         channel = Channel._get_channel(self)
         if message_id:
             # The same e-mail delivered again is posted once
@@ -151,7 +196,7 @@ class Opportunity(metaclass=PoolMeta):
             lines.insert(0, gettext('crm_core.msg_lead_email_reply_from',
                     sender=' '.join(str(sender).split())[:200]))
         if attachments:
-            lines.append(gettext('crm_core.msg_lead_email_reply_attachments',
+            lines.append(gettext(self._inbound_email_attachments_message,
                     names=', '.join(
                         a.get('filename') or 'attachment'
                         for a in attachments)))
@@ -179,12 +224,12 @@ class Opportunity(metaclass=PoolMeta):
         return strip_unsafe(text).strip()
 
     @classmethod
-    def _inbound_email_lead(cls, message):
-        """Return the lead the e-mail replies to
+    def _inbound_email_record(cls, message):
+        """Return the record the e-mail replies to
 
         A Message-ID of In-Reply-To or References matching the e-mail that
-        created the lead or a message of its chat (a reply posted there, an
-        e-mail the chat sent), else a lead number in brackets in the
+        created the record or a message of its chat (a reply posted there,
+        an e-mail the chat sent), else a number in brackets in the
         subject."""
         pool = Pool()
         Message = pool.get('ir.chat.message')
@@ -192,13 +237,17 @@ class Opportunity(metaclass=PoolMeta):
         ids = []
         for key in ['In-Reply-To', 'References']:
             ids.extend(_MESSAGE_ID.findall(str(headers.get(key, ''))))
+        message_id = inbound_message_id(message)
+        if message_id:
+            # the same e-mail delivered again
+            ids.insert(0, message_id)
         if ids:
             ids = ids[:100]
-            leads = cls.search([
-                    ('capture_message_id', 'in', ids),
+            records = cls.search([
+                    (cls._inbound_email_id_field, 'in', ids),
                     ], order=[('id', 'ASC')], limit=1)
-            if leads:
-                return leads[0]
+            if records:
+                return records[0]
             messages = Message.search([
                     ('reference', 'in', ids),
                     ('channel.resource', 'like', cls.__name__ + ',%'),
@@ -207,8 +256,32 @@ class Opportunity(metaclass=PoolMeta):
                 return cls(messages[0].channel.resource.id)
         numbers = _REFERENCE.findall(str(message.get('subject') or ''))
         if numbers:
-            leads = cls.search([
+            records = cls.search([
                     ('number', 'in', numbers[:10]),
                     ], order=[('id', 'ASC')], limit=1)
-            if leads:
-                return leads[0]
+            if records:
+                return records[0]
+
+
+def inbound_message_id(message):
+    "Return the Message-ID of the e-mail (as_dict of inbound.email) or None"
+    headers = message.get('headers', {})
+    found = _MESSAGE_ID.search(str(headers.get('Message-ID', '')))
+    return found.group() if found else None
+
+
+class Opportunity(InboundEmailMixin, metaclass=PoolMeta):
+    __name__ = 'sale.opportunity'
+    _inbound_email_id_field = 'capture_message_id'
+
+    @classmethod
+    def _inbound_email_create(
+            cls, message, name, address, subject, text, message_id):
+        "A new lead of the sender"
+        company = cls.capture_company()
+        party = cls.capture_party(
+            name or address or subject[:100], address)
+        return cls.capture_lead(company, party,
+            gettext('crm_core.msg_lead_capture_email_description',
+                subject=subject),
+            text, capture_channel='email', capture_message_id=message_id)

@@ -351,8 +351,9 @@ class Ticket(
             self.contact = self.party.contact_mechanism_get('email')
 
     def get_rec_name(self, name):
+        # the number in brackets: the replies to its e-mails find it
         if self.number:
-            return f'{self.number} - {self.subject}'
+            return f'[{self.number}] {self.subject}'
         return self.subject
 
     @classmethod

@@ -1229,6 +1229,11 @@ class CrmCoreTestCase(
         attachment, = Attachment.search([('resource', '=', str(lead))])
         self.assertEqual(attachment.name, 'plan.pdf')
         self.assertEqual(attachment.data, b'plan')
+        # the first e-mail delivered again: the same lead, nothing posted
+        self.assertEqual(self._inbound_email(message), lead)
+        self.assertEqual(chat(lead), [])
+        self.assertEqual(len(Attachment.search(
+                    [('resource', '=', str(lead))])), 1)
 
         reply = EmailMessage()
         reply['From'] = 'ann@example.com'

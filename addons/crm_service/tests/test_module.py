@@ -2,12 +2,15 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 import datetime as dt
+from email.message import EmailMessage
+from email.utils import format_datetime
 
 from trytond.model.exceptions import AccessError, ValidationError
 from trytond.modules.company.tests import (
     CompanyTestMixin, create_company, set_company)
 from trytond.modules.crm_core.tests import (
     CrmTestMixin, TranslationTestMixin)
+from trytond.modules.crm_core.tests.tools import SMTPSink
 from trytond.modules.party.tests import (
     PartyCheckEraseMixin, PartyCheckReplaceMixin)
 from trytond.pool import Pool
@@ -78,14 +81,14 @@ class CrmServiceTestCase(
                     {'subject': "One"}, {'subject': "Two"}])
             self.assertEqual(
                 [first.number, second.number], ['HD00001', 'HD00002'])
-            self.assertEqual(first.rec_name, "HD00001 - One")
+            self.assertEqual(first.rec_name, "[HD00001] One")
             self.assertEqual(
                 Ticket.search([('rec_name', 'ilike', '%two%')]), [second])
 
             Ticket.resolve([first])
             with self.assertRaises(AccessError) as cm:
                 Ticket.delete([first])
-            self.assertIn('"HD00001 - One"', cm.exception.message)
+            self.assertIn('"[HD00001] One"', cm.exception.message)
             Ticket.delete([second])
 
             copy, = Ticket.copy([first])
@@ -266,7 +269,6 @@ class CrmServiceTestCase(
     def test_sla_pause_while_waiting(self):
         "The resolution clock stops while the ticket waits on the customer"
         pool = Pool()
-        Calendar = pool.get('crm.business.calendar')
         Policy = pool.get('crm.sla.policy')
         Ticket = pool.get('crm.ticket')
 
@@ -304,6 +306,125 @@ class CrmServiceTestCase(
             # the risk now counts on the resolution: 80 % of 10 h + 3 h
             self.assertEqual(
                 ticket.sla_risk_date, dt.datetime(2026, 1, 5, 19))
+
+
+    def _inbound_email(self, message):
+        pool = Pool()
+        Inbox = pool.get('inbound.email.inbox')
+        Email = pool.get('inbound.email')
+        inboxes = Inbox.search([], limit=1)
+        inbox = inboxes[0] if inboxes else Inbox(
+            name="Support", rules=[{
+                    'action': 'crm.ticket|create_from_inbound_email',
+                    }])
+        inbox.save()
+        email_, = Email.create([{
+                    'inbox': inbox.id,
+                    'data': message.as_bytes(),
+                    'data_type': 'raw',
+                    }])
+        Email.process([email_])
+        return email_.result
+
+    @with_transaction()
+    def test_inbound_email_ticket(self):
+        "An e-mail opens a ticket; the answers go both ways in its chat"
+        pool = Pool()
+        Attachment = pool.get('ir.attachment')
+        Channel = pool.get('ir.chat.channel')
+        Message = pool.get('ir.chat.message')
+        Ticket = pool.get('crm.ticket')
+        company = create_company()
+
+        def chat(ticket):
+            return [(m.author, m.content, m.audience)
+                for m in Message.search([
+                        ('channel.resource', '=', str(ticket)),
+                        ('audience', '=', 'public'),
+                        ], order=[('id', 'ASC')])]
+
+        sent = dt.datetime.now().replace(second=0, microsecond=0) \
+            - dt.timedelta(hours=2)
+        message = EmailMessage()
+        message['From'] = "Ann Lee <Ann@Example.com>"
+        message['To'] = 'support@example.org'
+        message['Subject'] = "Oven does not heat"
+        message['Message-ID'] = '<oven.1@example.com>'
+        message['Date'] = format_datetime(
+            sent.replace(tzinfo=dt.timezone.utc))
+        message.set_content("Since this morning.")
+        message.add_attachment(
+            b'photo', maintype='image', subtype='jpeg',
+            filename='oven.jpg')
+
+        with set_company(company):
+            ticket = self._inbound_email(message)
+            self.assertIsInstance(ticket, Ticket)
+            self.assertEqual(
+                (ticket.number, ticket.subject, ticket.description,
+                    ticket.channel, ticket.state),
+                ('HD00001', "Oven does not heat", "Since this morning.",
+                    'email', 'new'))
+            self.assertEqual(ticket.rec_name, "[HD00001] Oven does not heat")
+            self.assertEqual(ticket.party.name, "Ann Lee")
+            self.assertEqual(ticket.contact.value.lower(), 'ann@example.com')
+            self.assertEqual(ticket.reported_date, sent)
+            self.assertEqual(ticket.email_message_id, '<oven.1@example.com>')
+            attachment, = Attachment.search([('resource', '=', str(ticket))])
+            self.assertEqual(attachment.name, 'oven.jpg')
+
+            # delivered again: nothing more
+            self.assertEqual(self._inbound_email(message), ticket)
+            self.assertEqual(Ticket.search([]), [ticket])
+            self.assertEqual(chat(ticket), [])
+
+            # the agent asks: the customer gets it, the ticket is answered
+            Ticket.open([ticket])
+            ticket.first_response_date = None
+            ticket.save()
+            with SMTPSink() as sink:
+                question = Channel.post(
+                    ticket, "Which model is it?", audience='public')
+                sink.deliver()
+            (_, recipients, email_sent), = sink.messages
+            self.assertEqual(
+                [r.lower() for r in recipients], ['ann@example.com'])
+            self.assertIn(
+                '[HD00001] Oven does not heat', email_sent['Subject'])
+            ticket = Ticket(ticket.id)
+            self.assertIsNotNone(ticket.first_response_date)
+            Ticket.wait([ticket])
+
+            # her answer goes to the chat and brings the ticket back
+            answer = EmailMessage()
+            answer['From'] = 'ann@example.com'
+            answer['Subject'] = "Re: " + email_sent['Subject']
+            answer['Message-ID'] = '<oven.2@example.com>'
+            answer['In-Reply-To'] = question.reference
+            answer.set_content("The Barista.\n\n> Which model is it?\n")
+            self.assertEqual(self._inbound_email(answer), ticket)
+            self.assertEqual(chat(ticket)[-1], (
+                    'ann@example.com', "The Barista.", 'public'))
+            self.assertEqual(Ticket(ticket.id).state, 'open')
+
+            # a number in brackets finds the ticket too
+            by_number = EmailMessage()
+            by_number['From'] = 'ann@example.com'
+            by_number['Subject'] = "About [HD00001]"
+            by_number.set_content("Any news?")
+            self.assertEqual(self._inbound_email(by_number), ticket)
+
+            # a malformed date: the ticket is reported now
+            other = EmailMessage()
+            other['From'] = 'bob@example.com'
+            other['Subject'] = "Invoice question"
+            other['Date'] = 'yesterday at noon'
+            other.set_content("Hello")
+            new = self._inbound_email(other)
+            self.assertNotEqual(new, ticket)
+            self.assertLess(
+                abs(new.reported_date - dt.datetime.now()),
+                dt.timedelta(minutes=2))
 
 
 del ModuleTestCase
