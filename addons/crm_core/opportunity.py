@@ -273,8 +273,19 @@ class Opportunity(metaclass=PoolMeta):
             return False
         state = stage.opportunity_state
         return state == self.state or (
-            (self.state, state) in self._transitions
-            and self._stage_transitions().get(state))
+            state != 'won' and self._crm_state_button(state) is not None)
+
+    def _crm_state_button(self, state):
+        """Return the name of the button that moves the opportunity to state
+        or None if the workflow may not go there"""
+        button = self._stage_transitions().get(state)
+        invisible = self._buttons.get(button, {}).get('invisible', False)
+        if (not button
+                or (self.state, state) not in self._transitions
+                or PYSONDecoder(EvalEnvironment(self, self.__class__)
+                    ).decode(PYSONEncoder().encode(invisible))):
+            return None
+        return button
 
     def _crm_stage_step(self, step):
         "Return the open stage step (1 or -1) away from the current one"
@@ -488,8 +499,6 @@ class Opportunity(metaclass=PoolMeta):
     @classmethod
     def _follow_stage(cls, opportunities):
         "Move the workflow to the state of the stage"
-        transitions = cls._stage_transitions()
-        encoder = PYSONEncoder()
         states = dict(cls.fields_get(['state'])['state']['selection'])
         to_move = defaultdict(list)
         for opportunity in opportunities:
@@ -503,12 +512,8 @@ class Opportunity(metaclass=PoolMeta):
                         opportunity=opportunity.rec_name,
                         stage=stage.rec_name))
             opportunity._crm_check_stage_needs(stage)
-            button = transitions.get(state)
-            invisible = cls._buttons.get(button, {}).get('invisible', False)
-            if (not button
-                    or (opportunity.state, state) not in cls._transitions
-                    or PYSONDecoder(EvalEnvironment(opportunity, cls)).decode(
-                        encoder.encode(invisible))):
+            button = opportunity._crm_state_button(state)
+            if not button:
                 raise StageError(gettext(
                         'crm_core.msg_opportunity_stage_state',
                         opportunity=opportunity.rec_name,

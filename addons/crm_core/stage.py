@@ -23,6 +23,8 @@ class Stage(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
     opportunity workflow."""
     __name__ = 'crm.stage'
     __string__ = "CRM Stage"
+    # What is ordered by stage (the Pipeline) follows the pipeline
+    _order_name = 'sequence'
 
     name = fields.Char("Name", required=True, translate=True)
     opportunity_state = fields.Selection(
