@@ -3,6 +3,7 @@
 # license terms.
 import datetime as dt
 
+from sql import Null
 from sql.aggregate import Max
 
 from trytond import backend
@@ -74,10 +75,41 @@ class Stage(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
     @classmethod
     def on_modification(cls, mode, stages, field_names=None):
         super().on_modification(mode, stages, field_names=field_names)
+        if mode == 'create':
+            cls._crm_place_stageless(stages)
         # a deleted stage deletes its tab (ondelete CASCADE)
         if mode == 'create' or (mode == 'write'
                 and field_names & cls._crm_pipeline_tab_fields()):
             cls._crm_sync_pipeline_tabs()
+
+    @classmethod
+    def _crm_place_stageless(cls, stages):
+        """Put the opportunities without stage on the new stages of their
+        state: those made before the CRM was installed (the stage is
+        required), in SQL, keeping their probability; the history records
+        it as their first stage"""
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        table = Opportunity.__table__()
+        cursor = Transaction().connection.cursor()
+        placed = []
+        for stage in stages:
+            if stage.opportunity_state == 'cancelled' or not stage.active:
+                continue
+            where = ((table.stage == Null)
+                & (table.state == stage.opportunity_state))
+            if stage.team:
+                where &= table.team == stage.team.id
+            cursor.execute(*table.select(table.id, where=where))
+            ids = [i for i, in cursor]
+            for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
+                sub_ids = list(sub_ids)
+                cursor.execute(*table.update(
+                        [table.stage], [stage.id],
+                        where=table.id.in_(sub_ids)))
+                placed.extend((i, stage.id) for i in sub_ids)
+        if placed:
+            Opportunity._crm_record_created(placed)
 
     @classmethod
     def _crm_pipeline_tab_fields(cls):
