@@ -95,7 +95,11 @@ class Opportunity(metaclass=PoolMeta):
                     'pre_validate': If(
                         Eval('crm_stage_next_state', '').in_(
                             cls._crm_stage_party_states()),
-                        [('party', '!=', None), ('employee', '!=', None)],
+                        [
+                            If(~Eval('party'), ('party', '!=', None), ()),
+                            If(~Eval('employee'),
+                                ('employee', '!=', None), ()),
+                            ],
                         []),
                     'invisible': ~Eval('crm_stage_next'),
                     'icon': 'tryton-forward',
