@@ -3,6 +3,7 @@
 # license terms.
 import polib
 
+from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
 
@@ -14,7 +15,8 @@ class Rule(metaclass=PoolMeta):
     def _crm_employee_models(cls):
         "The models whose record rules evaluate the user's employees"
         return {
-            'sale.opportunity', 'crm.forecast', 'crm.win_loss',
+            'sale.opportunity', 'crm.forecast', 'crm.pipeline.stage',
+            'crm.win_loss',
             'crm.win_loss.competitor', 'crm.win_loss.source',
             'crm.activity', 'crm.activity.statistics',
             }
@@ -147,3 +149,12 @@ class Translation(metaclass=PoolMeta):
                         })
         if to_create:
             cls.create(to_create)
+
+
+class ActWindowDomain(metaclass=PoolMeta):
+    __name__ = 'ir.action.act_window.domain'
+
+    crm_stage = fields.Many2One(
+        'crm.stage', "CRM Stage", readonly=True, ondelete='CASCADE',
+        help="The stage whose opportunities the tab shows; the tab follows "
+        "the stage (see crm.stage).")

@@ -10,7 +10,7 @@ from trytond.model import (
     DeactivableMixin, EvalEnvironment, ModelSQL, ModelView, fields)
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval, PYSONDecoder, PYSONEncoder
+from trytond.pyson import Eval, If, PYSONDecoder, PYSONEncoder
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
@@ -31,7 +31,22 @@ class Opportunity(metaclass=PoolMeta):
             ('team', '=', None),
             ('team', '=', Eval('team', -1)),
             ],
+        states={
+            'required': Eval('state') != 'cancelled',
+            },
         help="The step of the pipeline; moving it moves the state.")
+    crm_stage_next = fields.Function(fields.Many2One(
+            'crm.stage', "Next Stage",
+            help="The stage the Next Stage button moves to: the following "
+            "open stage of the pipeline that the opportunity can reach."),
+        'on_change_with_crm_stage_next')
+    crm_stage_next_state = fields.Function(fields.Selection(
+            'get_crm_stage_states', "Next Stage State"),
+        'on_change_with_crm_stage_next_state')
+    crm_stage_previous = fields.Function(fields.Many2One(
+            'crm.stage', "Previous Stage",
+            help="The stage the Previous Stage button moves back to."),
+        'on_change_with_crm_stage_previous')
     stage_history = fields.One2Many(
         'crm.stage.history', 'opportunity', "Stage History", readonly=True)
     priority = fields.Selection([
@@ -63,8 +78,33 @@ class Opportunity(metaclass=PoolMeta):
     def __setup__(cls):
         super().__setup__()
         cls.lost_reason.string = "Lost Comment"
+        cls.conversion_probability.help = (
+            "The chance to win the deal: the probability of its stage, "
+            "which the salesperson may adjust. The weighted revenue is the "
+            "amount times this probability.")
         cls._buttons.update({
                 'mark_lost': cls._buttons['lost'].copy(),
+                'crm_previous_stage': {
+                    'invisible': ~Eval('crm_stage_previous'),
+                    'icon': 'tryton-back',
+                    'depends': ['crm_stage_previous'],
+                    },
+                'crm_next_stage': {
+                    # what the next stage needs is marked on the form
+                    # before the move, as the host's Opportunity button does
+                    'pre_validate': If(
+                        Eval('crm_stage_next_state', '').in_(
+                            cls._crm_stage_party_states()),
+                        [
+                            If(~Eval('party'), ('party', '!=', None), ()),
+                            If(~Eval('employee'),
+                                ('employee', '!=', None), ()),
+                            ],
+                        []),
+                    'invisible': ~Eval('crm_stage_next'),
+                    'icon': 'tryton-forward',
+                    'depends': ['crm_stage_next', 'crm_stage_next_state'],
+                    },
                 })
 
     @classmethod
@@ -167,6 +207,22 @@ class Opportunity(metaclass=PoolMeta):
                             for r in records):
                         values['stage'] = stage
                         writing['moved'] = True
+            if (records and values.get('state')
+                    and values['state'] != 'cancelled'
+                    and 'stage' not in values
+                    and all(not r.stage for r in records)):
+                # The stage is required: a lead without stage (cancelled)
+                # takes the first stage of its new state in the same write
+                pool = Pool()
+                Stage = pool.get('crm.stage')
+                with without_check_access():
+                    stages = {Stage.get_first(values['state'], r.team)
+                        for r in records}
+                if len(stages) == 1:
+                    stage, = stages
+                    if stage:
+                        values['stage'] = stage.id
+                        writing['moved'] = True
             if values.get('stage') and (
                     'conversion_probability' not in values):
                 # A stage moved by hand brings its probability
@@ -186,6 +242,118 @@ class Opportunity(metaclass=PoolMeta):
         if self.stage and self.stage.team and self.stage.team != self.team:
             self.stage = Stage.get_first(self.state, self.team)
             self.on_change_stage()
+
+    @classmethod
+    def get_crm_stage_states(cls):
+        return [(None, '')] + cls.fields_get(['state'])['state']['selection']
+
+    @classmethod
+    def _crm_stage_party_states(cls):
+        "The states of the stages that need a party and a salesperson"
+        return ['opportunity', 'converted', 'won']
+
+    def _crm_stage_sequence(self):
+        """Return the stages the buttons walk through: the active, unfolded
+        stages of the open pipeline the opportunity may take (its team's or
+        shared), in the order of the pipeline"""
+        from .memo import transaction_memo
+        pool = Pool()
+        Stage = pool.get('crm.stage')
+        memo = transaction_memo('crm_core.stage_sequence', ('crm.stage',))
+        team = self.team.id if self.team else None
+        if team not in memo:
+            with without_check_access():
+                memo[team] = Stage.search([
+                        ('team', 'in', [None, team]),
+                        ('folded', '=', False),
+                        ('opportunity_state', 'in',
+                            Stage._crm_pipeline_tab_states()),
+                        ])
+        return memo[team]
+
+    def _crm_stage_reachable(self, stage):
+        "Whether the workflow of the opportunity may move to the stage"
+        if not self.state:
+            return False
+        state = stage.opportunity_state
+        return state == self.state or (
+            state != 'won' and self._crm_state_button(state) is not None)
+
+    def _crm_state_button(self, state):
+        """Return the name of the button that moves the opportunity to state
+        or None if the workflow may not go there"""
+        button = self._stage_transitions().get(state)
+        invisible = self._buttons.get(button, {}).get('invisible', False)
+        if (not button
+                or (self.state, state) not in self._transitions
+                or PYSONDecoder(EvalEnvironment(self, self.__class__)
+                    ).decode(PYSONEncoder().encode(invisible))):
+            return None
+        return button
+
+    def _crm_stage_step(self, step):
+        "Return the open stage step (1 or -1) away from the current one"
+        if not self.stage or self.state not in {
+                'lead', 'opportunity', 'converted'}:
+            return None
+        stages = self._crm_stage_sequence()
+        if self.stage not in stages:
+            return None
+        index = stages.index(self.stage) + step
+        if 0 <= index < len(stages):
+            stage = stages[index]
+            if self._crm_stage_reachable(stage):
+                return stage
+
+    @fields.depends('stage', 'team', 'state')
+    def on_change_with_crm_stage_next(self, name=None):
+        return self._crm_stage_step(1)
+
+    @fields.depends('stage', 'team', 'state')
+    def on_change_with_crm_stage_next_state(self, name=None):
+        stage = self._crm_stage_step(1)
+        return stage.opportunity_state if stage else None
+
+    @fields.depends('stage', 'team', 'state')
+    def on_change_with_crm_stage_previous(self, name=None):
+        return self._crm_stage_step(-1)
+
+    @classmethod
+    @ModelView.button
+    def crm_next_stage(cls, opportunities):
+        "Move the opportunities to their next stage"
+        cls._crm_move_stage(opportunities, 1)
+
+    @classmethod
+    @ModelView.button
+    def crm_previous_stage(cls, opportunities):
+        "Move the opportunities back to their previous stage"
+        cls._crm_move_stage(opportunities, -1)
+
+    @classmethod
+    def _crm_move_stage(cls, opportunities, step):
+        to_move = defaultdict(list)
+        for opportunity in opportunities:
+            stage = opportunity._crm_stage_step(step)
+            if stage:
+                opportunity._crm_check_stage_needs(stage)
+                to_move[stage].append(opportunity)
+        if to_move:
+            cls.write(*cls._stage_values(to_move))
+
+    def _crm_check_stage_needs(self, stage):
+        """Raise the error that says what the opportunity needs before it
+        enters the stage"""
+        if stage.opportunity_state not in self._crm_stage_party_states():
+            return
+        needs = [f for f in ['party', 'employee'] if not getattr(self, f)]
+        if needs:
+            names = self.fields_get(needs)
+            raise StageError(gettext(
+                    'crm_core.msg_opportunity_stage_needs',
+                    opportunity=self.rec_name,
+                    stage=stage.rec_name,
+                    fields=', '.join(names[f]['string'] for f in needs)))
 
     @classmethod
     def get_weighted_revenue(cls, opportunities, name):
@@ -335,8 +503,6 @@ class Opportunity(metaclass=PoolMeta):
     @classmethod
     def _follow_stage(cls, opportunities):
         "Move the workflow to the state of the stage"
-        transitions = cls._stage_transitions()
-        encoder = PYSONEncoder()
         states = dict(cls.fields_get(['state'])['state']['selection'])
         to_move = defaultdict(list)
         for opportunity in opportunities:
@@ -349,12 +515,9 @@ class Opportunity(metaclass=PoolMeta):
                         'crm_core.msg_opportunity_stage_won',
                         opportunity=opportunity.rec_name,
                         stage=stage.rec_name))
-            button = transitions.get(state)
-            invisible = cls._buttons.get(button, {}).get('invisible', False)
-            if (not button
-                    or (opportunity.state, state) not in cls._transitions
-                    or PYSONDecoder(EvalEnvironment(opportunity, cls)).decode(
-                        encoder.encode(invisible))):
+            opportunity._crm_check_stage_needs(stage)
+            button = opportunity._crm_state_button(state)
+            if not button:
                 raise StageError(gettext(
                         'crm_core.msg_opportunity_stage_state',
                         opportunity=opportunity.rec_name,

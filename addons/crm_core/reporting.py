@@ -205,6 +205,58 @@ class Forecast(_Reporting):
             }
 
 
+class PipelineStage(_Reporting):
+    """The open pipeline by stage, team and salesperson: how many
+    opportunities and how much, weighted by the conversion probability."""
+    __name__ = 'crm.pipeline.stage'
+    __string__ = "CRM Pipeline by Stage"
+
+    stage = fields.Many2One('crm.stage', "Stage")
+    amount = Monetary("Amount", currency='currency', digits='currency')
+    weighted_amount = Monetary(
+        "Weighted Amount", currency='currency', digits='currency')
+
+    _xlsx_fields = [
+        'stage', 'team', 'employee', 'number', 'amount', 'weighted_amount',
+        'currency']
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.number.string = "Opportunities"
+        cls._order = [
+            ('stage', 'ASC'),
+            ('team', 'ASC'),
+            ('employee', 'ASC'),
+            ('id', 'ASC'),
+            ]
+
+    @classmethod
+    def _states(cls):
+        return OPEN_STATES
+
+    @classmethod
+    def _date_column(cls, tables):
+        return tables['opportunity'].expected_closing
+
+    @classmethod
+    def _group_columns(cls, tables):
+        return super()._group_columns(tables) | {
+            'stage': tables['opportunity'].stage,
+            }
+
+    @classmethod
+    def _value_columns(cls, tables):
+        opportunity = tables['opportunity']
+        amount = Coalesce(opportunity.amount, Literal(0))
+        return super()._value_columns(tables) | {
+            'amount': Sum(amount),
+            'weighted_amount': cls.weighted_amount.sql_cast(Sum(
+                    amount * Coalesce(
+                        opportunity.conversion_probability, Literal(0)))),
+            }
+
+
 class WinLoss(_Reporting):
     """The closed opportunities by lost reason, team and salesperson."""
     __name__ = 'crm.win_loss'

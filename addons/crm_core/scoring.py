@@ -16,6 +16,7 @@ from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields,
     sequence_ordered)
 from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 
@@ -538,8 +539,13 @@ class Opportunity(metaclass=PoolMeta):
         help="The scoring rules the lead matches with their points.")
     win_probability = fields.Float(
         "Win Probability", digits=(1, 4), readonly=True,
-        help="The probability to win the lead learned from the won and "
-        "lost history of the company, else the probability of the stage.")
+        states={
+            'invisible': ~Eval('state').in_(OPEN_STATES),
+            },
+        help="The statistical estimate learned from the won and lost "
+        "history of the company (else the probability of the stage when "
+        "scored), for comparison with the probability of the stage; it is "
+        "not updated once the lead is closed.")
     win_factors = fields.Text(
         "Win Factors", readonly=True,
         help="The facts of the lead that change its win probability most.")

@@ -3,6 +3,7 @@
 # license terms.
 import datetime as dt
 
+from sql import Null
 from sql.aggregate import Max
 
 from trytond import backend
@@ -11,6 +12,7 @@ from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, fields, sequence_ordered)
 from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
+from trytond.pyson import PYSONEncoder
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
@@ -22,6 +24,8 @@ class Stage(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
     opportunity workflow."""
     __name__ = 'crm.stage'
     __string__ = "CRM Stage"
+    # What is ordered by stage (the Pipeline) follows the pipeline
+    _order_name = 'sequence'
 
     name = fields.Char("Name", required=True, translate=True)
     opportunity_state = fields.Selection(
@@ -60,6 +64,126 @@ class Stage(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
     @classmethod
     def default_folded(cls):
         return False
+
+    @classmethod
+    def __register__(cls, module_name):
+        super().__register__(module_name)
+        # A database updated from a version without the pipeline tabs gets
+        # them for its stages (the XML of the stages is noupdate)
+        cls._crm_sync_pipeline_tabs()
+
+    @classmethod
+    def on_modification(cls, mode, stages, field_names=None):
+        super().on_modification(mode, stages, field_names=field_names)
+        if mode == 'create':
+            cls._crm_place_stageless(stages)
+        # a deleted stage deletes its tab (ondelete CASCADE)
+        if mode == 'create' or (mode == 'write'
+                and field_names & cls._crm_pipeline_tab_fields()):
+            cls._crm_sync_pipeline_tabs()
+
+    @classmethod
+    def _crm_place_stageless(cls, stages):
+        """Put the opportunities without stage on the new stages of their
+        state: those made before the CRM was installed (the stage is
+        required), in SQL, keeping their probability; the history records
+        it as their first stage"""
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        table = Opportunity.__table__()
+        cursor = Transaction().connection.cursor()
+        placed = []
+        for stage in stages:
+            if stage.opportunity_state == 'cancelled' or not stage.active:
+                continue
+            where = ((table.stage == Null)
+                & (table.state == stage.opportunity_state))
+            if stage.team:
+                where &= table.team == stage.team.id
+            cursor.execute(*table.select(table.id, where=where))
+            ids = [i for i, in cursor]
+            for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
+                sub_ids = list(sub_ids)
+                cursor.execute(*table.update(
+                        [table.stage], [stage.id],
+                        where=table.id.in_(sub_ids)))
+                placed.extend((i, stage.id) for i in sub_ids)
+        if placed:
+            Opportunity._crm_record_created(placed)
+
+    @classmethod
+    def _crm_pipeline_tab_fields(cls):
+        "The fields that shape the tabs of the stages"
+        return {'name', 'sequence', 'opportunity_state', 'folded', 'active',
+            'team'}
+
+    @classmethod
+    def _crm_pipeline_tab_states(cls):
+        "The states of the open pipeline, whose stages have a tab"
+        return ['lead', 'opportunity', 'converted']
+
+    @classmethod
+    def _crm_sync_pipeline_tabs(cls):
+        """Keep one tab (ir.action.act_window.domain) with its count on the
+        Pipeline action per active, unfolded stage of the open pipeline
+
+        Tryton's tabs are records of the action; the stages are data that a
+        manager edits, so the tabs follow the stages here: created, renamed
+        (in every translated language), reordered and deleted with them."""
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        Domain = pool.get('ir.action.act_window.domain')
+        Lang = pool.get('ir.lang')
+        Config = pool.get('ir.configuration')
+        try:
+            action = ModelData.get_id('crm_core', 'act_opportunity_pipeline')
+        except KeyError:
+            # the action is created later in the installation
+            return
+        encoder = PYSONEncoder(sort_keys=True)
+        with without_check_access(), Transaction().set_context(
+                active_test=False, language=Config.get_language()):
+            stages = cls.search([
+                    ('active', '=', True),
+                    ('folded', '=', False),
+                    ('opportunity_state', 'in',
+                        cls._crm_pipeline_tab_states()),
+                    ], order=[('sequence', 'ASC NULLS FIRST'), ('id', 'ASC')])
+            tabs = {t.crm_stage.id: t for t in Domain.search([
+                        ('act_window', '=', action),
+                        ('crm_stage', '!=', None),
+                        ])}
+            to_save = []
+            for rank, stage in enumerate(stages):
+                tab = tabs.pop(stage.id, None) or Domain(
+                    act_window=action, crm_stage=stage, count=True)
+                tab.name = stage.crm_tab_name
+                # after "Open" (10), before "Won" (1000)
+                tab.sequence = 100 + rank
+                tab.domain = encoder.encode([('stage', '=', stage.id)])
+                tab.active = True
+                to_save.append(tab)
+            Domain.save(to_save)
+            Domain.delete(list(tabs.values()))
+            languages = Lang.search([
+                    ('translatable', '=', True),
+                    ('code', '!=', Config.get_language()),
+                    ])
+            for language in languages:
+                with Transaction().set_context(language=language.code):
+                    names = {s.id: s.crm_tab_name
+                        for s in cls.browse(stages)}
+                    tabs = Domain.browse(to_save)
+                    for tab in tabs:
+                        tab.name = names[tab.crm_stage.id]
+                    Domain.save(tabs)
+
+    @property
+    def crm_tab_name(self):
+        "The name of the stage on its tab of the Pipeline"
+        if self.team:
+            return f'{self.name} ({self.team.rec_name})'
+        return self.name
 
     @classmethod
     def get_first(cls, state, team=None):
@@ -173,7 +297,8 @@ class Opportunity(metaclass=PoolMeta):
         pool = Pool()
         History = pool.get('crm.stage.history')
         callbacks = super().on_write(records, values)
-        if 'stage' in values or not ({'employee', 'team'} & values.keys()):
+        if 'stage' in values or not (
+                {'employee', 'team', 'state'} & values.keys()):
             return callbacks
         before = {r.id: r.stage for r in records}
         entry = {'moved': False}

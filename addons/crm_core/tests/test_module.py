@@ -280,6 +280,77 @@ class CrmCoreTestCase(
             self.assertEqual(opportunity.stage, stage('new'))
 
     @with_transaction()
+    def test_stage_required(self):
+        "The stage cannot be emptied; one made before the CRM gets one"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Stage = pool.get('crm.stage')
+        History = pool.get('crm.stage.history')
+        company = create_company()
+        with set_company(company):
+            opportunity = create_opportunity(company)
+            with self.assertRaises(ValidationError):
+                Opportunity.write([opportunity], {'stage': None})
+
+            # an opportunity without stage, as made before the CRM
+            table = Opportunity.__table__()
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.update(
+                    [table.stage], [None],
+                    where=table.id == opportunity.id))
+            first, = Stage.create([{
+                        'name': "Inbox", 'sequence': 1,
+                        'opportunity_state': 'lead', 'probability': 0.05,
+                        }])
+            values, = Opportunity.read([opportunity.id], ['stage'])
+            self.assertEqual(values['stage'], first.id)
+            history = History.search([('opportunity', '=', opportunity.id)])
+            self.assertEqual(history[0].to_stage, first)
+
+    @with_transaction()
+    def test_stage_buttons(self):
+        "Next and Previous Stage follow the open stages the workflow reaches"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        company = create_company()
+        with set_company(company):
+            opportunity = create_opportunity(company)
+            self.assertEqual(opportunity.crm_stage_next, stage('qualified'))
+            self.assertEqual(opportunity.crm_stage_previous, None)
+
+            Opportunity.crm_next_stage([opportunity])
+            self.assertEqual(
+                (opportunity.state, opportunity.stage),
+                ('opportunity', stage('qualified')))
+            self.assertEqual(opportunity.crm_stage_previous, stage('new'))
+            Opportunity.crm_previous_stage([opportunity])
+            self.assertEqual(
+                (opportunity.state, opportunity.stage),
+                ('lead', stage('new')))
+
+            lead = create_opportunity(company, party=None)
+            with self.assertRaises(StageError) as context:
+                Opportunity.crm_next_stage([lead])
+            self.assertIn('Party', str(context.exception))
+
+    @with_transaction()
+    def test_pipeline_tabs(self):
+        "The Pipeline has a counted tab per open stage"
+        pool = Pool()
+        Action = pool.get('ir.action.act_window')
+        Stage = pool.get('crm.stage')
+        pipeline = module_record(
+            'ir.action.act_window', 'act_opportunity_pipeline')
+        self.assertEqual(
+            [(d.name, d.count) for d in Action(pipeline).act_window_domains],
+            [('Open', True), ('New', True), ('Qualified', True),
+                ('Proposition', True), ('Negotiation', True),
+                ('Won', False), ('Lost', False), ('All', False)])
+        Stage.write([stage('qualified')], {'folded': True})
+        self.assertNotIn('Qualified',
+            [d.name for d in Action(pipeline).act_window_domains])
+
+    @with_transaction()
     def test_team_stages(self):
         "A team stage comes before the shared stages of its sequence"
         pool = Pool()
