@@ -278,7 +278,10 @@ def read_console(driver):
 def console_errors(entries):
     "Return the messages of the errors that are not known to be harmless"
     return [e['message'] for e in entries
-        if e['level'] == 'SEVERE'
+        if (e['level'] == 'SEVERE'
+            # jQuery reports an exception thrown in a promise as a warning:
+            # the screen that threw it never finishes loading
+            or 'jQuery.Deferred exception' in e['message'])
         and not any(p.search(e['message']) for p in HARMLESS_CONSOLE)]
 
 
@@ -724,10 +727,19 @@ class ScreenWalker:
         return self.driver.find_elements(By.CSS_SELECTOR, '#tablist > li')
 
     def check_console(self):
+        "Fail on the errors logged in the console since the last check"
         errors = console_errors(read_console(self.driver))
         if errors:
             raise AssertionError(
                 'errors in the browser console:\n' + '\n'.join(errors))
+
+    def loaded(self):
+        "Wait for the screen to finish loading; fail with the console errors"
+        try:
+            self.settle()
+        except TimeoutException:
+            self.check_console()
+            raise
 
     def check_view(self, type_):
         "Check that the active tab shows a rendered view of type_"
@@ -747,11 +759,15 @@ class ScreenWalker:
         tabs = len(self.tabs())
         self.sao.menu(*path).find_element(
             By.CSS_SELECTOR, '.column-char').click()
-        opened = self.sao.wait(
-            lambda driver: (len(self.tabs()) > tabs and 'tab')
-            or (self.dialogs() and 'dialog'),
-            'neither a tab nor a dialog opens', timeout=self.timeout)
-        self.settle()
+        try:
+            opened = self.sao.wait(
+                lambda driver: (len(self.tabs()) > tabs and 'tab')
+                or (self.dialogs() and 'dialog'),
+                'neither a tab nor a dialog opens', timeout=self.timeout)
+        except TimeoutException:
+            self.check_console()
+            raise
+        self.loaded()
         self.check_console()
         if opened == 'dialog':
             dialog = self.dialogs()[-1]
@@ -772,7 +788,7 @@ class ScreenWalker:
             if type_ == 'tree':
                 # the form then shows the first record, if any
                 selected = self.select_first(pane)
-            self.settle()
+            self.loaded()
             self.check_console()
             seen.append(type_)
         if new:
@@ -827,7 +843,7 @@ class ScreenWalker:
                 'Sao.Tab.tabs.get_current().screen.switch_view(arguments[0])',
                 type_)
         self.wait_view(type_)
-        self.settle()
+        self.loaded()
 
     def close_dialog(self, dialog):
         "Close the dialog of a wizard with its Cancel button"
@@ -857,13 +873,14 @@ class ScreenWalker:
         self.sao.wait(closed, 'the tab does not close', timeout=self.timeout)
         self.settle()
 
-    def walk(self, roots=SUITE_MENUS, name='walk'):
-        """Open every menu entry under roots; return {path: view types}
-        and the failures {path: message}, with their artifacts saved"""
+    def walk(self, roots=SUITE_MENUS, name='walk', paths=None):
+        """Open every menu entry under roots (or of paths); return
+        {path: view types} and the failures {path: message}, with their
+        artifacts saved"""
         self.settle()
         read_console(self.driver)
         opened, failures = {}, {}
-        for path in self.entries(roots):
+        for path in paths or self.entries(roots):
             try:
                 opened[path] = self.open(path)
             except Exception as exception:
@@ -877,6 +894,18 @@ class ScreenWalker:
 
     def recover(self):
         "Close the dialogs and tabs a failure left open"
+        # a screen that failed to load never stops its Processing
+        self.driver.execute_script('''
+            const processing = Sao.common.processing;
+            if (processing.crmPending) {
+                // the indicators not shown yet never will be
+                processing.crmPending.forEach(id => window.clearTimeout(id));
+                processing.crmPending.clear();
+            }
+            processing.queries = 0;
+            processing.el.sao_hide();
+            // a request whose handler threw is never counted as done
+            jQuery.active = 0;''')
         self.driver.find_element(By.TAG_NAME, 'body').send_keys(Keys.ESCAPE)
         for _ in range(3):
             for dialog in reversed(self.dialogs()):
