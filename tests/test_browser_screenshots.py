@@ -97,9 +97,15 @@ class ScreenshotTest(BrowserTestCase):
                 "SELECT p.name FROM sale_opportunity AS o "
                 "JOIN party_party AS p ON p.id = o.party "
                 "WHERE o.description = ?", (OPPORTUNITY,)).fetchall()
+            (open_deals,), = db.execute(
+                "SELECT COUNT(*) FROM sale_opportunity WHERE state IN "
+                "('lead', 'opportunity', 'converted')").fetchall()
         pane = sao.open('CRM', 'Pipeline')
         tree = sao.view(pane, 'tree')
         self.row(tree, party)
+        # the manager sees the open deals of the whole company
+        badge = sao.visible('.tab-domain .nav-tabs > li.active .badge', pane)
+        self.assertEqual(badge.text.strip(), str(open_deals))
         self.shoot('pipeline')
 
         form = self.open_row(pane, party)
@@ -132,6 +138,9 @@ class ScreenshotTest(BrowserTestCase):
         tree = sao.view(pane, 'tree')
         self.assertIn('Win Rate', [h.text.strip() for h in
                 tree.find_elements(By.CSS_SELECTOR, 'thead th')])
+        # and reports on every salesperson
+        salesperson = sao.visible('input[name="employee"]', pane)
+        self.assertEqual(salesperson.get_attribute('value'), '')
         sao.wait(lambda driver: [r for r in tree.find_elements(
                     By.CSS_SELECTOR, 'tbody > tr')
                 if r.is_displayed() and r.text.strip()],
