@@ -13,7 +13,8 @@ BACKEND ?= auto
 
 export CRM_MODULES := $(MODULES)
 
-.PHONY: run test bench install web clean translations translations-check
+.PHONY: run test bench install web clean translations translations-check \
+	screenshots
 
 install: $(VENV)/.installed
 
@@ -37,6 +38,14 @@ run: install web
 
 test: install web
 	@TRYTOND_CONFIG=$(CURDIR)/trytond.conf BACKEND=$(BACKEND) \
+		$(PY) tools/run_tests.py
+
+# The screenshots of the README (doc/screenshots, 1440x900), taken in
+# Chromium by a browser test on the demo data
+screenshots: install web
+	@CRM_SCREENSHOTS=$(CURDIR)/doc/screenshots CRM_REQUIRE_BROWSER=1 \
+		CRM_TEST_SHARDS=tests CRM_TEST_PATTERN=test_browser_screenshots \
+		TRYTOND_CONFIG=$(CURDIR)/trytond.conf BACKEND=sqlite \
 		$(PY) tools/run_tests.py
 
 # Extract every translatable string into addons/*/locale/<lang>.po, keeping

@@ -278,7 +278,10 @@ def read_console(driver):
 def console_errors(entries):
     "Return the messages of the errors that are not known to be harmless"
     return [e['message'] for e in entries
-        if e['level'] == 'SEVERE'
+        if (e['level'] == 'SEVERE'
+            # jQuery reports an exception thrown in a promise as a warning:
+            # the screen that threw it never finishes loading
+            or 'jQuery.Deferred exception' in e['message'])
         and not any(p.search(e['message']) for p in HARMLESS_CONSOLE)]
 
 
@@ -592,3 +595,332 @@ class BrowserTestCase(unittest.TestCase):
         super().setUp()
         with artifacts(self.driver, f'{self.id()}.setUp', self.server):
             self.sao.close_tabs()
+
+
+# Walking the screens of the suite: every menu entry in each of its views,
+# as a user sees them (issue 9)
+
+from selenium.common.exceptions import TimeoutException  # noqa: E402
+
+#: The root menus of the five modules
+SUITE_MENUS = ['CRM', 'Marketing', 'Helpdesk', 'Surveys', 'Loyalty']
+
+#: What shows that a view of each type is rendered in its pane
+VIEW_SELECTORS = {
+    'tree': 'table.tree', 'form': 'div.form', 'calendar': 'div.calendar',
+    'graph': 'div.graph', 'list-form': '.list-form',
+    }
+
+# Count the "Processing" indicators sao starts (after 3 s) and has not
+# stopped: a screen that fails while loading leaves one for ever
+_TRACK_PROCESSING = '''
+const processing = Sao.common.processing;
+if (!processing.crmPending) {
+    processing.crmPending = new Set();
+    const show = processing.show, hide = processing.hide;
+    processing.show = function(...args) {
+        const id = show.apply(this, args);
+        processing.crmPending.add(id);
+        return id;
+    };
+    processing.hide = function(id) {
+        processing.crmPending.delete(id);
+        return hide.call(this, id);
+    };
+}
+'''
+
+# Whether sao waits for nothing: no request, no Processing indicator shown
+# or pending
+_SETTLED = '''
+const processing = Sao.common.processing;
+return jQuery.active == 0 && processing.queries == 0
+    && !(processing.crmPending && processing.crmPending.size);
+'''
+
+# Call back with [[path, has action], ...] for the menu entries under the
+# root menus arguments[0] the user sees, in the order of the menu
+_MENU_TREE = '''
+const [roots, done] = arguments;
+const session = Sao.Session.current_session;
+const read = domain => Sao.rpc({
+        'method': 'model.ir.ui.menu.search_read',
+        'params': [domain, 0, null, null, ['name', 'parent', 'action'],
+            session.context],
+    }, session);
+read([['parent', '=', null], ['name', 'in', roots]]).then(tops => {
+    return read([['parent', 'child_of', tops.map(m => m.id)]]).then(
+        menus => {
+            const children = new Map();
+            for (const menu of menus) {
+                if (!children.has(menu.parent)) {
+                    children.set(menu.parent, []);
+                }
+                children.get(menu.parent).push(menu);
+            }
+            const entries = [];
+            const walk = (menu, path) => {
+                path = path.concat([menu.name]);
+                entries.push([path, Boolean(menu.action)]);
+                for (const child of children.get(menu.id) || []) {
+                    walk(child, path);
+                }
+            };
+            for (const root of roots) {
+                for (const top of tops.filter(m => m.name == root)) {
+                    walk(top, []);
+                }
+            }
+            done(entries);
+        });
+}).fail(error => done({'error': String(error)}));
+'''
+
+# The view types of the active tab, the current one first
+_TAB_VIEWS = '''
+const screen = Sao.Tab.tabs.get_current().screen;
+const types = screen.views.map(v => v.view_type).concat(
+    screen.view_to_load);
+const index = screen.views.indexOf(screen.current_view);
+return types.slice(index).concat(types.slice(0, index));
+'''
+
+
+class ScreenWalker:
+    """Open the menu entries of sao one by one in each of their views and
+    tell what does not work: a console error, a screen that does not finish
+    loading (sao's "Processing" stays) or a view that is not rendered"""
+
+    def __init__(self, sao, server=None, timeout=15):
+        self.sao = sao
+        self.driver = sao.driver
+        self.server = server
+        self.timeout = timeout
+
+    def settle(self, timeout=None):
+        "Wait until sao waits for nothing, twice in a row"
+        self.driver.execute_script(_TRACK_PROCESSING)
+
+        def settled(driver):
+            if driver.execute_script(_SETTLED):
+                time.sleep(0.15)
+                return driver.execute_script(_SETTLED)
+        WebDriverWait(
+            self.driver, timeout or self.timeout, poll_frequency=0.05).until(
+            settled, 'the screen does not finish loading (Processing)')
+
+    def entries(self, roots=SUITE_MENUS):
+        "Return the paths of the menu entries with an action under roots"
+        self.driver.set_script_timeout(30)
+        entries = self.driver.execute_async_script(_MENU_TREE, roots)
+        if isinstance(entries, dict):
+            raise AssertionError(f"menus not read: {entries['error']}")
+        return [tuple(path) for path, action in entries if action]
+
+    def dialogs(self):
+        "Return the content of the open dialogs"
+        return [d for d in self.driver.find_elements(
+                By.CSS_SELECTOR, '.modal.in .modal-content')
+            if d.is_displayed()]
+
+    def tabs(self):
+        return self.driver.find_elements(By.CSS_SELECTOR, '#tablist > li')
+
+    def check_console(self):
+        "Fail on the errors logged in the console since the last check"
+        errors = console_errors(read_console(self.driver))
+        if errors:
+            raise AssertionError(
+                'errors in the browser console:\n' + '\n'.join(errors))
+
+    def loaded(self):
+        "Wait for the screen to finish loading; fail with the console errors"
+        try:
+            self.settle()
+        except TimeoutException:
+            self.check_console()
+            raise
+
+    def check_view(self, type_):
+        "Check that the active tab shows a rendered view of type_"
+        pane = self.driver.find_element(By.CSS_SELECTOR,
+            '#tabcontent > .tab-pane.active')
+        selector = VIEW_SELECTORS.get(type_)
+        if selector:
+            self.sao.wait(lambda driver: any(
+                    e.is_displayed() for e in pane.find_elements(
+                        By.CSS_SELECTOR, selector)),
+                f'no {type_} view shown', timeout=self.timeout)
+        return pane
+
+    def open(self, path):
+        """Open the menu entry of path, check each of its views and close
+        it; return the view types seen, or 'dialog' for a wizard"""
+        tabs = len(self.tabs())
+        self.sao.menu(*path).find_element(
+            By.CSS_SELECTOR, '.column-char').click()
+        try:
+            opened = self.sao.wait(
+                lambda driver: (len(self.tabs()) > tabs and 'tab')
+                or (self.dialogs() and 'dialog'),
+                'neither a tab nor a dialog opens', timeout=self.timeout)
+        except TimeoutException:
+            self.check_console()
+            raise
+        self.loaded()
+        self.check_console()
+        if opened == 'dialog':
+            dialog = self.dialogs()[-1]
+            if not dialog.find_elements(By.CSS_SELECTOR, '.form'):
+                raise AssertionError('the dialog shows no form')
+            self.close_dialog(dialog)
+            return ['dialog']
+        seen, selected, new = [], False, False
+        for type_ in self.driver.execute_script(_TAB_VIEWS):
+            if seen:
+                if type_ == 'form' and not selected:
+                    # no record to show: the form of a new one, last
+                    new = True
+                    continue
+                # sao switches from a list to its form only on a record
+                self.switch(type_, button=selected or seen[-1] != 'tree')
+            pane = self.check_view(type_)
+            if type_ == 'tree':
+                # the form then shows the first record, if any
+                selected = self.select_first(pane)
+            self.loaded()
+            self.check_console()
+            seen.append(type_)
+        if new:
+            pane = self.driver.find_element(By.CSS_SELECTOR,
+                '#tabcontent > .tab-pane.active')
+            button = self.sao.visible('button[title="New"]', pane)
+            if button.is_enabled():
+                button.click()
+                self.wait_view('form')
+                self.check_view('form')
+                self.settle()
+                self.check_console()
+                seen.append('form (new)')
+            else:
+                seen.append('form (no record)')
+        self.close_tab()
+        return seen
+
+    def select_first(self, pane):
+        "Select the first row of the list shown; return whether there is one"
+        rows = [r for r in pane.find_elements(
+                By.CSS_SELECTOR, 'table.tree tbody > tr')
+            if r.is_displayed() and r.text.strip()]
+        if not rows:
+            return False
+        # a cell of text: a click there changes nothing, even in an
+        # editable list
+        for cell in rows[0].find_elements(By.CSS_SELECTOR, 'td'):
+            if (cell.is_displayed() and cell.text.strip()
+                    and not cell.find_elements(
+                        By.CSS_SELECTOR, 'button, input, select, a')):
+                cell.click()
+                return True
+        return False
+
+    def wait_view(self, type_):
+        "Wait for the active tab to show the view type_"
+        self.sao.wait(
+            lambda driver: driver.find_element(By.ID, 'tabcontent')
+            .get_attribute('data-view-type') == type_,
+            f'the {type_} view is not shown', timeout=self.timeout)
+
+    def switch(self, type_, button=True):
+        """Show the view type_ of the active tab with the Switch button, or
+        as sao does (when the form between has no record to show)"""
+        if button:
+            pane = self.driver.find_element(By.CSS_SELECTOR,
+                '#tabcontent > .tab-pane.active')
+            self.sao.button(pane, 'Switch')
+        else:
+            self.driver.execute_script(
+                'Sao.Tab.tabs.get_current().screen.switch_view(arguments[0])',
+                type_)
+        self.wait_view(type_)
+        self.loaded()
+
+    def close_dialog(self, dialog):
+        "Close the dialog of a wizard with its Cancel button"
+        for button in dialog.find_elements(By.CSS_SELECTOR, 'button'):
+            if (button.is_displayed()
+                    and button.text.strip().lower() == 'cancel'):
+                button.click()
+                break
+        else:
+            dialog.find_element(By.CSS_SELECTOR, 'button.close').click()
+        self.sao.no_dialog()
+        self.settle()
+
+    def close_tab(self):
+        "Close the active tab without saving what a view may have changed"
+        tabs = len(self.tabs())
+        self.driver.find_element(By.CSS_SELECTOR,
+            '#tablist > li.active > a > button.close').click()
+
+        def closed(driver):
+            if len(self.tabs()) < tabs:
+                return True
+            for dialog in self.dialogs():
+                for button in dialog.find_elements(
+                        By.CSS_SELECTOR, 'button[title=No]'):
+                    button.click()
+        self.sao.wait(closed, 'the tab does not close', timeout=self.timeout)
+        self.settle()
+
+    def walk(self, roots=SUITE_MENUS, name='walk', paths=None):
+        """Open every menu entry under roots (or of paths); return
+        {path: view types} and the failures {path: message}, with their
+        artifacts saved"""
+        self.settle()
+        read_console(self.driver)
+        opened, failures = {}, {}
+        for path in paths or self.entries(roots):
+            try:
+                opened[path] = self.open(path)
+            except Exception as exception:
+                paths = save_artifacts(
+                    self.driver, f"{name}.{'_'.join(path)}", self.server)
+                failures[path] = (
+                    f'{type(exception).__name__}: {exception}'.strip()
+                    + '\n    artifacts: ' + ' '.join(paths))
+                self.recover()
+        return opened, failures
+
+    def recover(self):
+        "Close the dialogs and tabs a failure left open"
+        # a screen that failed to load never stops its Processing
+        self.driver.execute_script('''
+            const processing = Sao.common.processing;
+            if (processing.crmPending) {
+                // the indicators not shown yet never will be
+                processing.crmPending.forEach(id => window.clearTimeout(id));
+                processing.crmPending.clear();
+            }
+            processing.queries = 0;
+            processing.el.sao_hide();
+            // a request whose handler threw is never counted as done
+            jQuery.active = 0;''')
+        self.driver.find_element(By.TAG_NAME, 'body').send_keys(Keys.ESCAPE)
+        for _ in range(3):
+            for dialog in reversed(self.dialogs()):
+                for button in dialog.find_elements(By.CSS_SELECTOR, 'button'):
+                    if button.is_displayed() and (
+                            button.get_attribute('title') in {
+                                'No', 'Cancel', 'Close'}
+                            or button.text.strip().lower() in {
+                                'no', 'cancel', 'close'}
+                            or 'close' in button.get_attribute('class')):
+                        button.click()
+                        break
+            try:
+                self.sao.close_tabs()
+                break
+            except Exception:
+                continue
+        read_console(self.driver)

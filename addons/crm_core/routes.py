@@ -213,11 +213,17 @@ def _page(status, title, body, lang='en'):
         '<head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>{title}</title>'
+        # Fits a phone (360 px): nothing wider than the screen, and the
+        # honeypot out of sight on the side that does not scroll, in both
+        # directions of writing
         '<style>body{font-family:sans-serif;max-width:40em;margin:2em auto;'
-        'padding:0 1em;line-height:1.5}label{display:block;margin-top:1em}'
-        'input,textarea{width:100%;box-sizing:border-box;font:inherit}'
-        '.hp{position:absolute;left:-10000px;width:1px;height:1px;'
-        'overflow:hidden}</style></head>\n'
+        'padding:0 1em;line-height:1.5;overflow-wrap:anywhere}'
+        'label{display:block;margin-top:1em}'
+        'input,textarea,button{font:inherit;max-width:100%}'
+        'input,textarea{width:100%;box-sizing:border-box}'
+        'button{padding:.5em 1.5em}'
+        '.hp{position:absolute;inset-inline-start:-10000px;width:1px;'
+        'height:1px;overflow:hidden}</style></head>\n'
         f'<body><main><h1>{title}</h1>\n{body}\n</main></body></html>\n')
     return Response(
         content, status, content_type='text/html; charset=utf-8',
