@@ -62,11 +62,13 @@ def _admin_dsn(uri):
 
 class CaptureServer:
     "A trytond server of a fresh PostgreSQL database with crm_core"
+    modules = ['crm_core', 'marketing_campaign']
+    prefix = 'crm_capture_load'
 
     def __init__(self, uri, directory):
         self.uri = uri
         self.directory = Path(directory)
-        self.name = f'crm_capture_load_{os.getpid()}'
+        self.name = f'{self.prefix}_{os.getpid()}'
         self.port = free_port()
         self.log_path = self.directory / 'trytond.log'
         self.process = None
@@ -109,7 +111,7 @@ class CaptureServer:
         try:
             process = subprocess.run([
                     BIN / 'trytond-admin', *self.args, '-d', self.name,
-                    '-u', 'crm_core', 'marketing_campaign',
+                    '-u', *self.modules,
                     '--activate-dependencies',
                     '--email', EMAIL],
                 env={**os.environ, 'TRYTONPASSFILE': str(passfile)},

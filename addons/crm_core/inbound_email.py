@@ -142,8 +142,9 @@ class InboundEmailMixin:
         """Serialise the processing of the same e-mail by workers at once
 
         On PostgreSQL a transaction that cannot take the lock of the
-        Message-ID fails as a concurrent update and is retried by trytond,
-        then sees what the other one stored."""
+        Message-ID waits for the one holding it, then fails as a concurrent
+        update and is retried by trytond in a new snapshot that sees what
+        the other one stored."""
         if not message_id:
             return
         transaction = Transaction()
@@ -157,8 +158,11 @@ class InboundEmailMixin:
         cursor.execute(*Select([database.lock_id(key)]))
         locked, = cursor.fetchone()
         if not locked:
+            # Wait for the transaction that holds it to end: the retry,
+            # in a snapshot of its own, sees what that one stored
+            cursor.execute(*Select([database.lock_id(key, timeout=True)]))
             raise backend.DatabaseOperationalError(
-                f'the e-mail {message_id} is being processed')
+                f'the e-mail {message_id} was being processed')
 
     def _inbound_email_post(self, message, text, subject, attachments):
         """Post the reply to the chat channel of the record, from its sender;
