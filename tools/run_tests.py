@@ -11,8 +11,10 @@ Environment:
   CRM_TEST_JOBS            how many shards (a module, or tests/) run at
                            once, each in a process and database of its own;
                            default: the number of processors
-  CRM_TEST_SHARDS          the shards to run, default: every module and
-                           tests/
+  CRM_TEST_SHARDS          the shards to run, default: every module, and
+                           tests/ as two shards: `browser` (its
+                           test_browser*.py) and `reliability` (the rest);
+                           `tests` runs all of tests/
   CRM_TEST_SHARD_TIMEOUT   seconds after which a shard is killed and counts
                            as failed, default 2400
 
@@ -99,9 +101,18 @@ def setup_sqlite(key):
     os.environ['DB_CACHE'] = str(CACHE / key)
 
 
+#: The shards of tests/ (the files they run): `tests` is all of it; by
+#: default its browser tests and the others run as two shards side by side
+TOP_SHARDS = {
+    'tests': lambda name: True,
+    'browser': lambda name: name.startswith('test_browser'),
+    'reliability': lambda name: not name.startswith('test_browser'),
+    }
+
+
 def shard_directory(shard):
     "The directory of the tests of the shard"
-    if shard == 'tests':
+    if shard in TOP_SHARDS:
         return TOP / 'tests'
     return TOP / 'addons' / shard / 'tests'
 
@@ -113,9 +124,13 @@ def load_tests(shard, pattern):
     if pattern:
         loader.testNamePatterns = [
             p if '*' in p else f'*{p}*' for p in pattern.split(',')]
-    package = 'tests' if shard == 'tests' else f'trytond.modules.{shard}.tests'
+    if shard in TOP_SHARDS:
+        package, wanted = 'tests', TOP_SHARDS[shard]
+    else:
+        package, wanted = f'trytond.modules.{shard}.tests', TOP_SHARDS['tests']
     names = [f'{package}.{p.stem}'
-        for p in sorted(shard_directory(shard).glob('test_*.py'))]
+        for p in sorted(shard_directory(shard).glob('test_*.py'))
+        if wanted(p.stem)]
     return loader.loadTestsFromNames(names)
 
 
@@ -157,7 +172,7 @@ class CountingResult(unittest.TextTestResult):
 
 def scenarios_not_run(shard, result, pattern):
     "Return the scenario files of the shard that no test ran"
-    if pattern:
+    if pattern or shard == 'browser':
         return []
     ran = set()
     for test, *_ in (
@@ -265,10 +280,10 @@ def main():
     print(f"==> Testing on {where}, {jobs} at a time; database cache {key}",
         flush=True)
     start = time.monotonic()
-    # The two longest shards, crm_core and tests/, first: the small modules
-    # then fill the other processor instead of delaying tests/ to the end
+    # The longest shards first: crm_core and the browser tests side by side,
+    # then the other tests of tests/ and the small modules
     shards = os.environ.get('CRM_TEST_SHARDS', '').split() or (
-        MODULES[:1] + ['tests'] + MODULES[1:])
+        MODULES[:1] + ['browser', 'reliability'] + MODULES[1:])
     passed, failed, skipped = run_shards(shards, jobs)
     print(f"==> {backend} in {time.monotonic() - start:.0f} s")
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
