@@ -190,6 +190,15 @@ def bench_sla_sweep():
             "WHERE id = ANY(%s) AND employee = %s",
             (escalated['at_risk'] + escalated['breached'], absent))
         left_to_absent, = cursor.fetchone()
+        # the absent agent's escalated tickets spread over the present
+        cursor.execute(
+            "SELECT employee, COUNT(*) FROM crm_ticket "
+            "WHERE id = ANY(%s) AND employee != %s "
+            "AND (id - (SELECT MIN(id) FROM crm_ticket) + 1) %% %s = %s "
+            "GROUP BY employee",
+            (escalated['at_risk'] + escalated['breached'], absent,
+                len(agents), len(agents) - 1))
+        spread = dict(cursor)
         leader_notified = bool(Notification.search([
                     ('user.employee', '=', agents[0]),
                     ], limit=1))
@@ -203,16 +212,20 @@ def bench_sla_sweep():
         and len(escalated['breached']) == breach
         and len(escalated['at_risk']) == escalations - breach
         and left_to_absent == 0
+        and len(spread) == len(agents) - 1
+        and max(spread.values()) - min(spread.values()) <= 1
         and leader_notified)
     return Result(
         'sla_sweep', timer.seconds, 's', baseline=baseline.seconds,
         target=TARGET, correct=correct,
         check=(f"{breach} tickets newly breached and {escalations - breach} "
-            "newly at risk escalated, none left to the absent agent, the "
-            "leader notified"),
+            "newly at risk escalated, none left to the absent agent, its "
+            "tickets spread evenly over the present ones, the leader "
+            "notified"),
         detail={
             'tickets': TICKETS, 'escalated': escalations,
             'breached': breached, 'level_breached': level_breached,
             'level_at_risk': level_risk,
             'left_to_absent': left_to_absent,
+            'reassigned': sum(spread.values()),
             })

@@ -524,39 +524,49 @@ class Ticket(metaclass=PoolMeta):
 
     @classmethod
     def _sla_reassign_absent(cls, tickets):
+        """Give the tickets whose agent is absent today to the present
+        members of their team, the least busy first, spreading them"""
         pool = Pool()
         Date = pool.get('ir.date')
-        to_save = []
+        by_team = defaultdict(list)
         for ticket in tickets:
-            if not ticket.team or not ticket.employee:
-                continue
-            with Transaction().set_context(company=ticket.company.id):
+            if ticket.team and ticket.employee:
+                by_team[ticket.team].append(ticket)
+        to_save = []
+        for team, team_tickets in by_team.items():
+            with Transaction().set_context(company=team.company.id):
                 today = Date.today()
-            members = {m.employee: m for m in ticket.team.members
-                if m.active}
-            member = members.get(ticket.employee)
-            if member is None or not member.absence_on(today):
+            members = [m for m in team.members if m.active]
+            absent = {m.employee for m in members if m.absence_on(today)}
+            present = [m.employee for m in members
+                if m.employee not in absent]
+            if not absent or not present:
                 continue
-            present = [e for e, m in members.items()
-                if e != ticket.employee and not m.absence_on(today)]
-            if present:
-                ticket.employee = cls._sla_least_busy(present)
+            load = cls._sla_load(present)
+            for ticket in team_tickets:
+                if ticket.employee not in absent:
+                    continue
+                employee = min(present, key=lambda e: (load[e.id], e.id))
+                load[employee.id] += 1
+                ticket.employee = employee
                 to_save.append(ticket)
         if to_save:
             cls.save(to_save)
 
     @classmethod
-    def _sla_least_busy(cls, employees):
-        "Return the employee with the fewest running tickets"
+    def _sla_load(cls, employees):
+        "Return {employee id: number of running tickets}"
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
-        cursor.execute(*table.select(
-                table.employee, Count(table.id),
-                where=reduce_ids(table.employee, [e.id for e in employees])
-                & table.state.in_(RUNNING_STATES),
-                group_by=[table.employee]))
-        load = dict(cursor)
-        return min(employees, key=lambda e: (load.get(e.id, 0), e.id))
+        load = dict.fromkeys((e.id for e in employees), 0)
+        for sub_ids in grouped_slice(list(load)):
+            cursor.execute(*table.select(
+                    table.employee, Count(table.id),
+                    where=reduce_ids(table.employee, sub_ids)
+                    & table.state.in_(RUNNING_STATES),
+                    group_by=[table.employee]))
+            load.update(cursor)
+        return load
 
     @classmethod
     def _sla_notify(cls, at_risk, breached):
