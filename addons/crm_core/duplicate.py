@@ -12,7 +12,7 @@ from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval
+from trytond.pyson import Eval, PYSONEncoder
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.tools.email_ import normalize_email
 from trytond.transaction import Transaction, without_check_access
@@ -664,6 +664,14 @@ class Find(Wizard):
             }
 
     def do_open_(self, action):
+        # A tab of its own, of this search: sao shows an open tab of the
+        # same action as it was
+        action['pyson_domain'] = PYSONEncoder().encode(
+            [('state', '=', 'open')])
+        action['pyson_context'] = PYSONEncoder().encode({
+                'crm_duplicate_found': dt.datetime.now().isoformat(),
+                })
+        action['name'] = gettext('crm_core.msg_duplicate_review_name')
         return action, {}
 
     def end(self):
