@@ -11,13 +11,13 @@ import urllib.request
 import xmlrpc.client
 
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from .tools import PASSWORD, BrowserTestCase, artifacts_on_failure
 
 SUMMARY = 'Send the contract draft'
-OPPORTUNITY = 'DEMO-O09'
+# a planned call of the demo data on the opportunity DEMO-O09
+REFERRAL_CALL = 'Thank the referrer'
 RESOURCE_NAME = (
     'Sale Opportunity 9 [DEMO-O09] \u2014 Referral: support contract')
 CUSTOMER = 'Pennine Engineering plc'
@@ -65,9 +65,9 @@ class ActivitiesBrowserTest(BrowserTestCase):
         return counts
 
     def activity(self):
-        "Return (id, state, planned date, resource) of the activity"
+        "Return (id, state, planned date, party) of the activity"
         rows = self.query(
-            "SELECT id, state, planned_date, resource FROM crm_activity "
+            "SELECT id, state, planned_date, party FROM crm_activity "
             "WHERE summary = ?", SUMMARY)
         return rows[0] if rows else None
 
@@ -75,9 +75,8 @@ class ActivitiesBrowserTest(BrowserTestCase):
     def test_1_plan_and_complete(self):
         "Plan a call in the calendar, complete it with Done in one click"
         sao = self.sao
-        (opportunity_id, number), = self.query(
-            "SELECT id, number FROM sale_opportunity WHERE reference = ?",
-            OPPORTUNITY)
+        (customer_id,), = self.query(
+            "SELECT id FROM party_party WHERE name = ?", CUSTOMER)
 
         # My Calendar opens the week
         pane = sao.open('CRM', 'My Calendar')
@@ -86,55 +85,52 @@ class ActivitiesBrowserTest(BrowserTestCase):
             'My Calendar does not open on the calendar')
         sao.visible('.fc-agendaWeek-view', pane)
 
-        # A new call today at 10:00 on the referral opportunity
+        # A new call today at 10:00 with a customer
         sao.button(pane, 'New')
         form = sao.view(pane, 'form')
         sao.select(form, 'type', 'Call')
         sao.type(form, 'summary', SUMMARY)
         today = dt.date.today()
         sao.type(form, 'planned_date', today.strftime('%m/%d/%Y 10:00'))
-        resource = sao.visible('input[name=resource]', form)
-        model = Select(resource.find_element(
-                By.XPATH, './ancestor::div[contains(@class, '
-                '"form-reference")][1]/select'))
-
-        def model_chosen(driver):
-            # a display of the form after an on_change may reset it
-            if model.first_selected_option.text != 'Sale Opportunity':
-                model.select_by_visible_text('Sale Opportunity')
-                return False
-            return driver.execute_script('return jQuery.active') == 0
-        sao.wait(model_chosen, 'the model of the resource is not chosen')
-        sao.type(form, 'resource', OPPORTUNITY).send_keys(Keys.TAB)
-        sao.wait(lambda driver: resource.get_attribute('value')
-            == f'{number} [{OPPORTUNITY}]', 'the opportunity is not set')
+        sao.select(form, 'party', CUSTOMER)
         sao.button(pane, 'Save')
         self.wait_for(self.activity, 'the call is not saved')
-        activity_id, state, planned_date, resource_value = self.activity()
+        activity_id, state, planned_date, party = self.activity()
         self.assertEqual(state, 'planned')
         self.assertEqual(planned_date, f'{today.isoformat()} 10:00:00')
-        self.assertEqual(
-            resource_value, f'sale.opportunity,{opportunity_id}')
+        self.assertEqual(party, customer_id)
 
-        # Back in the calendar the call takes its 15 minutes
-        sao.button(pane, 'Switch')
-        while (self.driver.find_element(By.ID, 'tabcontent')
-                .get_attribute('data-view-type') != 'calendar'):
-            sao.button(pane, 'Switch')
+        # In the calendar the call takes its 15 minutes
+        sao.close_tabs()
+        pane = sao.open('CRM', 'My Calendar')
         event = sao.wait(lambda driver: next((e for e in
                     pane.find_elements(By.CSS_SELECTOR, '.fc-event')
                     if e.is_displayed() and SUMMARY in e.text), None),
             'the call is not in the calendar')
-        self.assertIn('10:00 - 10:15', event.text)
-        self.assertIn(RESOURCE_NAME, event.text)
+        # it starts at 10:00 and lasts its 15 minutes (half a slot of the
+        # calendar), not the calendar's default of two hours
+        slot, top, height = self.driver.execute_script(
+            'const slat = document.querySelector('
+            '".fc-slats tr[data-time=\'10:00:00\']");'
+            'return [slat.offsetHeight, arguments[0].getBoundingClientRect()'
+            '.top - slat.getBoundingClientRect().top,'
+            'arguments[0].offsetHeight]', event)
+        self.assertLessEqual(abs(top), 2)
+        self.assertLess(height, slot * 1.5)
+        self.assertIn(CUSTOMER, event.get_attribute('title'))
 
-        # The list shows the time without seconds and the opportunity
+        # The list shows the times without seconds and the record that an
+        # activity follows up by its name
         list_pane = sao.open('CRM', 'My Activities')
         tree = sao.view(list_pane, 'tree')
         row = self.row(tree, SUMMARY)
         self.assertIn('10:00', row.text)
-        self.assertIsNone(re.search(r'\d\d:\d\d:\d\d', row.text), row.text)
-        self.assertIn(RESOURCE_NAME, row.text)
+        self.assertIn(CUSTOMER, row.text)
+        for row in self.rows(tree):
+            self.assertIsNone(
+                re.search(r'\d\d:\d\d:\d\d', row.text), row.text)
+        self.assertIn(RESOURCE_NAME, self.row(tree, REFERRAL_CALL).text)
+        self.assertNotIn('Sale Opportunity,', tree.text)
         planned = int(self.counts(list_pane)['Planned'])
 
         # From the calendar the call opens; one click on Done completes it
@@ -157,7 +153,7 @@ class ActivitiesBrowserTest(BrowserTestCase):
 
         # The list of My Activities searched again: one planned less
         list_pane = sao.switch_tab('My Activities')
-        sao.button(list_pane, 'Reload')
+        sao.button(list_pane, 'Reload/Undo')
         sao.wait(lambda driver: self.counts(list_pane).get('Planned')
             == str(planned - 1), 'the Planned count is not updated')
 
@@ -278,8 +274,9 @@ class ActivitiesBrowserTest(BrowserTestCase):
 
         # A new link revokes the previous one
         sao.button(dialog, 'New Link')
-        sao.wait(lambda driver: entry.get_attribute('value') not in {
-                '', url}, 'no new link')
+        # the wizard draws its form again
+        sao.wait(lambda driver: sao.visible('input[name=url]', dialog)
+            .get_attribute('value') not in {'', url}, 'no new link')
         with self.assertRaises(urllib.error.HTTPError) as cm:
             urllib.request.urlopen(url, timeout=10)
         self.assertEqual(cm.exception.code, 404)
