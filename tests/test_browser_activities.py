@@ -141,9 +141,10 @@ class ActivitiesBrowserTest(BrowserTestCase):
             'the call is not in the calendar')
         event.click()
         form = sao.view(pane, 'form')
-        self.assertEqual(
-            sao.visible('input[name=planned_date]', form)
-            .get_attribute('value'), today.strftime('%m/%d/%Y 10:00'))
+        sao.wait(lambda driver: sao.visible(
+                'input[name=planned_date]', form).get_attribute('value')
+            == today.strftime('%m/%d/%Y 10:00'),
+            'the form does not show the time without seconds')
         sao.click(form, 'done')
         self.wait_for(lambda: self.activity()[1] == 'done',
             'the call is not done')
