@@ -182,7 +182,9 @@ class ActivitiesBrowserTest(BrowserTestCase):
                 'value'), 'Find Duplicates does not say what it found')
         self.assertRegex(
             message.get_attribute('value'),
-            r'^\d+ pairs of parties look alike, [1-9]\d* of them found')
+            r'^Pairs of parties that look alike: [1-9]\d*, of which '
+            r'[1-9]\d* found for the first time\. '
+            r'To review \(merge or dismiss\): [1-9]\d*\.$')
         sao.button(dialog, 'Review')
         sao.no_dialog()
 
