@@ -174,7 +174,7 @@ class ActivitiesBrowserTest(BrowserTestCase):
         (customer_id,), = self.query(
             "SELECT id FROM party_party WHERE name = ?", CUSTOMER)
 
-        sao.menu('CRM', 'Duplicate Parties', 'Find Duplicates').find_element(
+        sao.menu('CRM', 'Find Duplicates').find_element(
             By.CSS_SELECTOR, '.column-char').click()
         dialog = sao.dialog()
         message = sao.visible('textarea[name=message]', dialog)
@@ -245,7 +245,7 @@ class ActivitiesBrowserTest(BrowserTestCase):
     def test_3_calendar_link(self):
         "Get the calendar link and fetch the .ics over HTTP"
         sao = self.sao
-        sao.menu('CRM', 'My Calendar', 'Calendar Link').find_element(
+        sao.menu('CRM', 'Calendar Link').find_element(
             By.CSS_SELECTOR, '.column-char').click()
         dialog = sao.dialog()
         sao.button(dialog, 'New Link')
@@ -283,7 +283,7 @@ class ActivitiesBrowserTest(BrowserTestCase):
         with self.assertRaises(urllib.error.HTTPError) as cm:
             urllib.request.urlopen(url, timeout=10)
         self.assertEqual(cm.exception.code, 404)
-        sao.button(dialog, 'Close')
+        sao.button(dialog, 'Cancel')
         sao.no_dialog()
 
 

@@ -893,7 +893,7 @@ class ActivityCalendarLink(Wizard):
     __name__ = 'crm.activity.calendar_link'
     start = StateView('crm.activity.calendar_link.start',
         'crm_core.activity_calendar_link_start_view_form', [
-            Button("Close", 'end', 'tryton-close'),
+            Button("Cancel", 'end', 'tryton-cancel'),
             Button("Download", 'download', 'tryton-download'),
             Button("Revoke", 'revoke', 'tryton-delete', states={
                     'invisible': ~Eval('linked', False),
