@@ -846,10 +846,10 @@ class ScreenWalker:
         self.loaded()
 
     def close_dialog(self, dialog):
-        "Close the dialog of a wizard with its Cancel button"
+        "Close the dialog of a wizard with its Cancel (or Close) button"
         for button in dialog.find_elements(By.CSS_SELECTOR, 'button'):
             if (button.is_displayed()
-                    and button.text.strip().lower() == 'cancel'):
+                    and button.text.strip().lower() in {'cancel', 'close'}):
                 button.click()
                 break
         else:

@@ -2,7 +2,11 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 import datetime as dt
+import hashlib
 import json
+import re
+import secrets
+import urllib.parse
 from collections import defaultdict
 
 import icalendar
@@ -11,16 +15,19 @@ from trytond import backend
 from trytond.i18n import gettext
 from trytond.ir.ui.menu import CLIENT_ICONS
 from trytond.model import (
-    DeactivableMixin, Index, ModelSQL, ModelView, Workflow, fields,
+    DeactivableMixin, Index, ModelSQL, ModelView, Unique, Workflow, fields,
     sequence_ordered)
 from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval
+from trytond.pyson import Eval, If
 from trytond.report import Report
 from trytond.tools import grouped_slice, reduce_ids
-from trytond.transaction import Transaction
-from trytond.wizard import Button, StateTransition, StateView, Wizard
+from trytond.transaction import Transaction, without_check_access
+from trytond.url import http_host
+from trytond.wizard import (
+    Button, StateReport, StateTransition, StateView, Wizard)
 
+from . import dbtools
 from .exceptions import ActivityValidationError
 from .team import EmployeeTeamsMixin
 
@@ -81,12 +88,18 @@ class Activity(EmployeeTeamsMixin, Workflow, ModelSQL, ModelView):
     summary = fields.Char("Summary", required=True, states=_states)
     description = fields.Text("Description", states=_states)
     planned_date = fields.DateTime(
-        "Planned Date", required=True, states=_states)
+        "Planned Date", required=True, states=_states, format='%H:%M')
     deadline = fields.Date(
         "Deadline", states=_states,
         help="The day by which the activity must be done; when empty, it is "
         "late once its planned date is past.")
     duration = fields.TimeDelta("Duration", states=_states)
+    planned_end = fields.Function(fields.DateTime(
+            "Planned End", format='%H:%M', states=_states,
+            help="When the activity is planned to end: its planned date "
+            "and its duration."),
+        'on_change_with_planned_end', setter='set_planned_end',
+        searcher='search_planned_end')
     location = fields.Char("Location", states=_states)
     employee = fields.Many2One(
         'company.employee', "Assigned To", states=_states,
@@ -101,6 +114,11 @@ class Activity(EmployeeTeamsMixin, Workflow, ModelSQL, ModelView):
     resource = fields.Reference(
         "Resource", selection='get_resources', states=_states,
         help="The record the activity follows up.")
+    resource_name = fields.Function(fields.Char(
+            "Follows Up",
+            help="The kind and the name of the record the activity "
+            "follows up."),
+        'get_resource_name')
     state = fields.Selection([
             ('planned', "Planned"),
             ('done', "Done"),
@@ -163,6 +181,13 @@ class Activity(EmployeeTeamsMixin, Workflow, ModelSQL, ModelView):
                 })
 
     @classmethod
+    def view_attributes(cls):
+        return super().view_attributes() + [
+            ('/tree/field[@name="planned_date"]', 'visual',
+                If(Eval('overdue', False), 'danger', '')),
+            ]
+
+    @classmethod
     def _get_resources(cls):
         "Return the models an activity may follow up"
         return ['sale.opportunity', 'party.party']
@@ -189,20 +214,24 @@ class Activity(EmployeeTeamsMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     def default_planned_date(cls):
-        return dt.datetime.now().replace(microsecond=0)
+        return dt.datetime.now().replace(second=0, microsecond=0)
 
-    @fields.depends('type', 'planned_date', 'duration', 'summary')
+    @fields.depends(
+        'type', 'planned_date', 'duration', 'summary',
+        methods=['on_change_with_planned_end'])
     def on_change_type(self):
         if not self.type:
             return
         if self.type.default_delay is not None:
             self.planned_date = (
-                dt.datetime.now().replace(microsecond=0)
+                dt.datetime.now().replace(second=0, microsecond=0)
                 + self.type.default_delay)
         if self.type.default_duration is not None:
             self.duration = self.type.default_duration
         if not self.summary:
             self.summary = self.type.name
+        # the end is saved with them: it sets the duration
+        self.planned_end = self.on_change_with_planned_end()
 
     @fields.depends('resource', 'party', '_parent_party.id')
     def on_change_resource(self):
@@ -223,6 +252,70 @@ class Activity(EmployeeTeamsMixin, Workflow, ModelSQL, ModelView):
     @fields.depends('type')
     def on_change_with_icon(self, name=None):
         return self.type.icon if self.type else None
+
+    @fields.depends('planned_date', 'duration')
+    def on_change_with_planned_end(self, name=None):
+        if self.planned_date:
+            return self.planned_date + (self.duration or dt.timedelta(0))
+
+    @fields.depends('planned_date', 'planned_end')
+    def on_change_planned_end(self):
+        if self.planned_date and self.planned_end:
+            self.duration = max(
+                self.planned_end - self.planned_date, dt.timedelta(0))
+
+    @classmethod
+    def set_planned_end(cls, activities, name, value):
+        "Keep the planned date: the end sets the duration"
+        if not value:
+            return
+        # read again: the planned date may be written with the end
+        for activity in cls.browse([a.id for a in activities]):
+            duration = max(value - activity.planned_date, dt.timedelta(0))
+            if activity.duration != duration:
+                cls.write([activity], {'duration': duration})
+
+    @classmethod
+    def search_planned_end(cls, name, clause):
+        table = cls.__table__()
+        _, operator, value = clause
+        Operator = fields.SQL_OPERATORS.get(operator)
+        if Operator is None:
+            return [('id', '=', -1)]
+        end = dbtools.datetime_plus(table.planned_date, table.duration)
+        return [('id', 'in', table.select(table.id,
+                    where=Operator(end, cls.planned_date.sql_format(value))))]
+
+    @classmethod
+    def get_resource_name(cls, activities, name):
+        """The kind and the name of the resource: "Sale Opportunity DEMO-O09
+        — Office chairs"; only the kind for a record the user may not read"""
+        pool = Pool()
+        Model = pool.get('ir.model')
+        result = dict.fromkeys(map(int, activities))
+        by_model = defaultdict(list)
+        for activity in activities:
+            resource = activity.resource
+            if resource is not None and (resource.id or -1) >= 0:
+                by_model[resource.__name__].append((activity.id, resource.id))
+        for model, pairs in by_model.items():
+            Resource = pool.get(model)
+            label = Model.get_name(model)
+            ids = list({r for _, r in pairs})
+            readable = set()
+            for sub_ids in grouped_slice(ids):
+                # the record rules of the user decide what is named
+                readable.update(map(int, Resource.search(
+                            [('id', 'in', list(sub_ids))], order=[])))
+            names = {r.id: r._crm_resource_name()
+                if hasattr(r, '_crm_resource_name') else r.rec_name
+                for r in Resource.browse(list(readable))}
+            for activity_id, resource_id in pairs:
+                if resource_id in names:
+                    result[activity_id] = f'{label} {names[resource_id]}'
+                else:
+                    result[activity_id] = label
+        return result
 
     @classmethod
     def _overdue_clause(cls, table):
@@ -296,6 +389,12 @@ class Activity(EmployeeTeamsMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     def preprocess_values(cls, mode, values):
         values = super().preprocess_values(mode, values)
+        planned_date = values.get('planned_date')
+        if isinstance(planned_date, dt.datetime) and (
+                planned_date.second or planned_date.microsecond):
+            # planned to the minute, as the clients show it
+            values['planned_date'] = planned_date.replace(
+                second=0, microsecond=0)
         if mode == 'create' and not values.get('party'):
             resource = values.get('resource')
             if resource:
@@ -321,19 +420,22 @@ class Activity(EmployeeTeamsMixin, Workflow, ModelSQL, ModelView):
     @ModelView.button
     @Workflow.transition('cancelled')
     def cancel(cls, activities):
-        pass
+        # the list searches again: the activity changes of tab and counts
+        return 'reload'
 
     @classmethod
     @ModelView.button
     @Workflow.transition('planned')
     def replan(cls, activities):
         cls.write(activities, {'date_done': None})
+        return 'reload'
 
     @classmethod
     @ModelView.button
     @Workflow.transition('done')
     def done(cls, activities):
         cls.write(activities, {'date_done': dt.datetime.now()})
+        return 'reload'
 
     @classmethod
     @ModelView.button_action('crm_core.wizard_activity_schedule_next')
@@ -498,7 +600,8 @@ class ActivityScheduleNextStart(ModelView):
     type = fields.Many2One('crm.activity.type', "Type", required=True)
     summary = fields.Char("Summary", required=True)
     description = fields.Text("Description")
-    planned_date = fields.DateTime("Planned Date", required=True)
+    planned_date = fields.DateTime(
+        "Planned Date", required=True, format='%H:%M')
     duration = fields.TimeDelta("Duration")
     employee = fields.Many2One(
         'company.employee', "Assigned To",
@@ -510,7 +613,7 @@ class ActivityScheduleNextStart(ModelView):
         if self.type:
             delay = self.type.default_delay or dt.timedelta(0)
             values['planned_date'] = (
-                dt.datetime.now().replace(microsecond=0) + delay)
+                dt.datetime.now().replace(second=0, microsecond=0) + delay)
             values['duration'] = self.type.default_duration
             values['summary'] = self.type.name
         return values
@@ -530,7 +633,7 @@ class ActivityMixin:
             help="The earliest planned activity."),
         'get_next_activity')
     next_activity_date = fields.Function(fields.DateTime(
-            "Next Activity Date"),
+            "Next Activity Date", format='%H:%M'),
         'get_next_activity', searcher='search_next_activity_date')
     activity_overdue = fields.Function(fields.Boolean(
             "Activity Overdue",
@@ -635,6 +738,12 @@ class Opportunity(ActivityMixin, metaclass=PoolMeta):
     def _activity_owner_column(cls, activity):
         return activity.resource
 
+    def _crm_resource_name(self):
+        "The name of the opportunity as an activity follows it up"
+        if self.description:
+            return f'{self.rec_name} \u2014 {self.description}'
+        return self.rec_name
+
     @classmethod
     def _activity_owner_values(cls, records):
         return {str(r): r.id for r in records}
@@ -697,6 +806,187 @@ class Cron(metaclass=PoolMeta):
         super().__setup__()
         cls.method.selection.append(
             ('crm.activity|notify_due', "Notify Due Activities"))
+
+
+# secrets.token_urlsafe(32): 256 bits in 43 characters of base64url
+CALENDAR_TOKEN = re.compile(r'[A-Za-z0-9_-]{43}', re.ASCII)
+
+
+def calendar_token_hash(token):
+    "The hash stored of a calendar token"
+    return hashlib.sha256(token.encode('ascii')).hexdigest()
+
+
+class ActivityCalendarToken(ModelSQL):
+    """The secret of a user's calendar link: only its hash is stored, the
+    link is shown once when it is made"""
+    __name__ = 'crm.activity.calendar.token'
+    __string__ = "CRM Activity Calendar Token"
+
+    user = fields.Many2One(
+        'res.user', "User", required=True, ondelete='CASCADE')
+    token_hash = fields.Char("Token Hash", required=True, strip=False)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('user_unique', Unique(t, t.user),
+                'crm_core.msg_activity_calendar_token_user_unique'),
+            ('token_hash_unique', Unique(t, t.token_hash),
+                'crm_core.msg_activity_calendar_token_unique'),
+            ]
+
+    @classmethod
+    def reset(cls, user):
+        """Make a new secret token for the user, revoking the previous one;
+        return the token"""
+        token = secrets.token_urlsafe(32)
+        assert CALENDAR_TOKEN.fullmatch(token)
+        with without_check_access():
+            cls.revoke(user)
+            cls.create([{
+                        'user': user.id,
+                        'token_hash': calendar_token_hash(token),
+                        }])
+        return token
+
+    @classmethod
+    def revoke(cls, user):
+        "Revoke the calendar link of the user"
+        with without_check_access():
+            cls.delete(cls.search([('user', '=', user.id)]))
+
+    @classmethod
+    def of_user(cls, user):
+        "Return the token record of the user or None"
+        with without_check_access():
+            tokens = cls.search([('user', '=', user.id)], limit=1)
+        return tokens[0] if tokens else None
+
+    @classmethod
+    def get_user(cls, token):
+        """Return the active user of the token or None
+
+        The token is found by its hash: nothing is compared with the secret
+        itself, so the time taken tells nothing about it."""
+        if not isinstance(token, str) or not CALENDAR_TOKEN.fullmatch(token):
+            return None
+        with without_check_access():
+            tokens = cls.search([
+                    ('token_hash', '=', calendar_token_hash(token)),
+                    ('user.active', '=', True),
+                    ], limit=1)
+        return tokens[0].user if tokens else None
+
+    @classmethod
+    def url(cls, token):
+        "Return the address of the calendar of the token"
+        database = Transaction().database.name
+        return http_host() + urllib.parse.quote(
+            f'/{database}/crm/calendar/{token}.ics')
+
+
+class ActivityCalendarLink(Wizard):
+    "Calendar Link"
+    __name__ = 'crm.activity.calendar_link'
+    start = StateView('crm.activity.calendar_link.start',
+        'crm_core.activity_calendar_link_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Download", 'download', 'tryton-download'),
+            Button("Revoke", 'revoke', 'tryton-delete', states={
+                    'invisible': ~Eval('linked', False),
+                    }),
+            Button("New Link", 'reset', 'tryton-refresh', default=True),
+            ])
+    reset = StateTransition()
+    revoke = StateTransition()
+    download = StateReport('crm.activity.my_calendar')
+
+    def default_start(self, fields):
+        pool = Pool()
+        Token = pool.get('crm.activity.calendar.token')
+        User = pool.get('res.user')
+        token = Token.of_user(User(Transaction().user))
+        url = getattr(self.start, 'url', None) if token else None
+        return {
+            'linked': bool(token),
+            'created': token.create_date if token else None,
+            'url': url,
+            }
+
+    def transition_reset(self):
+        pool = Pool()
+        Token = pool.get('crm.activity.calendar.token')
+        User = pool.get('res.user')
+        token = Token.reset(User(Transaction().user))
+        self.start.url = Token.url(token)
+        return 'start'
+
+    def transition_revoke(self):
+        pool = Pool()
+        Token = pool.get('crm.activity.calendar.token')
+        User = pool.get('res.user')
+        Token.revoke(User(Transaction().user))
+        self.start.url = None
+        return 'start'
+
+    def do_download(self, action):
+        return action, {}
+
+
+class ActivityCalendarLinkStart(ModelView):
+    __name__ = 'crm.activity.calendar_link.start'
+    __string__ = "Calendar Link"
+
+    linked = fields.Boolean("Linked", readonly=True)
+    created = fields.DateTime(
+        "Link Created On", format="%H:%M", readonly=True)
+    url = fields.Char(
+        "Link", readonly=True,
+        help="Subscribe to this address from your calendar application; "
+        "it is shown only once.")
+
+    @classmethod
+    def view_attributes(cls):
+        return super().view_attributes() + [
+            ('/form/group[@id="link"]', 'states', {
+                    'invisible': ~Eval('url'),
+                    }),
+            ('/form/group[@id="linked"]', 'states', {
+                    'invisible': ~Eval('linked', False),
+                    }),
+            ('/form/label[@id="no_link"]', 'states', {
+                    'invisible': Eval('linked', False),
+                    }),
+            ]
+
+
+class ActivityMyCalendar(ActivityCalendar):
+    "My Activity Calendar"
+    __name__ = 'crm.activity.my_calendar'
+
+    @classmethod
+    def _execute(cls, records, header, data, action):
+        pool = Pool()
+        User = pool.get('res.user')
+        user = User(Transaction().user)
+        return 'ics', user.crm_activity_calendar()
+
+
+class User(metaclass=PoolMeta):
+    __name__ = 'res.user'
+
+    def crm_activity_calendar(self):
+        "Return the iCalendar bytes of the planned activities of the user"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Calendar = pool.get('crm.activity.calendar', type='report')
+        with without_check_access():
+            activities = Activity.search(
+                Calendar._calendar_domain(self.employees))
+        return Activity.get_icalendar(activities, name=self.rec_name)
 
 
 class PartyReplace(metaclass=PoolMeta):

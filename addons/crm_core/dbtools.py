@@ -7,14 +7,16 @@ The backend branches (PostgreSQL or SQLite), the bulk insert (COPY), the
 statistics (ANALYZE), the JIT switch, the array parameters and the clearing
 of the transaction caches after SQL writes. The concept files call these
 helpers; each gives on SQLite the same result as on PostgreSQL."""
+import datetime as dt
 import json
 import logging
 import threading
 from contextlib import contextmanager
 
 from sql import Cast, Column, Values
+from sql.conditionals import Coalesce
 from sql.functions import CurrentTimestamp, Function
-from sql.operators import Any
+from sql.operators import Any, Concat
 
 from trytond import backend
 from trytond.model import fields
@@ -63,6 +65,21 @@ def numeric(column):
     if backend.name == 'sqlite':
         return Cast(column, 'NUMERIC')
     return column
+
+
+class _SQLiteDateTime(Function):
+    __slots__ = ()
+    _function = 'DATETIME'
+
+
+def datetime_plus(datetime_column, interval_column):
+    """The date-time column plus the interval column (none as zero)
+
+    SQLite stores a date-time as text and an interval as seconds."""
+    if backend.name == 'sqlite':
+        return _SQLiteDateTime(datetime_column, Concat(
+                Concat('+', Coalesce(interval_column, 0)), ' seconds'))
+    return datetime_column + Coalesce(interval_column, dt.timedelta(0))
 
 
 def in_values(column, values):

@@ -12,11 +12,12 @@ from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval
+from trytond.pyson import Eval, PYSONEncoder
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.tools.email_ import normalize_email
 from trytond.transaction import Transaction, without_check_access
-from trytond.wizard import Button, StateTransition, StateView, Wizard
+from trytond.wizard import (
+    Button, StateAction, StateTransition, StateView, Wizard)
 
 from . import dbtools
 from .exceptions import DuplicateWarning, MergeError
@@ -623,17 +624,75 @@ class Find(Wizard):
     __name__ = 'crm.duplicate.find'
     start_state = 'find'
     find = StateTransition()
+    result = StateView('crm.duplicate.find.result',
+        'crm_core.duplicate_find_result_view_form', [
+            Button("Close", 'end', 'tryton-close'),
+            Button("Review", 'open_', 'tryton-forward', default=True,
+                states={
+                    'invisible': ~Eval('open', 0),
+                    }),
+            ])
+    open_ = StateAction('crm_core.act_duplicate_form')
 
     def transition_find(self):
         pool = Pool()
         Duplicate = pool.get('crm.duplicate')
         # Set-based: 100k parties take seconds (bench/bench_duplicates.py),
         # the daily job runs it in trytond-cron
-        Duplicate.find_duplicates()
-        return 'end'
+        with without_check_access():
+            before = {d.id for d in Duplicate.search(
+                    [('state', '=', 'open')], order=[])}
+            found = Duplicate.find_duplicates()
+            after = {d.id for d in Duplicate.search(
+                    [('state', '=', 'open')], order=[])}
+        self.result.found = found
+        self.result.new = len(after - before)
+        self.result.open = len(after)
+        return 'result'
+
+    def default_result(self, fields):
+        found = getattr(self.result, 'found', None) or 0
+        new = getattr(self.result, 'new', None) or 0
+        open_ = getattr(self.result, 'open', None) or 0
+        return {
+            'found': found,
+            'new': new,
+            'open': open_,
+            'message': gettext(
+                'crm_core.msg_duplicate_find_result',
+                found=found, new=new, open=open_),
+            }
+
+    def do_open_(self, action):
+        # A tab of its own, of this search: sao shows an open tab of the
+        # same action as it was
+        action['pyson_domain'] = PYSONEncoder().encode(
+            [('state', '=', 'open')])
+        action['pyson_context'] = PYSONEncoder().encode({
+                'crm_duplicate_found': dt.datetime.now().isoformat(),
+                })
+        action['name'] = gettext('crm_core.msg_duplicate_review_name')
+        return action, {}
 
     def end(self):
         return 'reload'
+
+
+class FindResult(ModelView):
+    __name__ = 'crm.duplicate.find.result'
+    __string__ = "Find Duplicates"
+
+    message = fields.Text("Result", readonly=True)
+    found = fields.Integer(
+        "Pairs Found", readonly=True,
+        help="The pairs of parties that look alike, the dismissed and "
+        "merged ones included.")
+    new = fields.Integer(
+        "New", readonly=True,
+        help="The pairs found for the first time.")
+    open = fields.Integer(
+        "To Review", readonly=True,
+        help="The pairs that are neither merged nor dismissed.")
 
 
 class Merge(Wizard):
@@ -647,25 +706,31 @@ class Merge(Wizard):
     merge = StateTransition()
 
     def default_start(self, fields):
+        pool = Pool()
+        MergeStart = pool.get('crm.duplicate.merge.start')
         duplicate = self.record
-        return {
+        values = {
             'duplicate': duplicate.id,
             'party_a': duplicate.party_a.id,
             'party_b': duplicate.party_b.id,
-            'keep': duplicate.party_a.id,
+            'reasons': duplicate.reasons,
+            'keep': 'a',
+            'with_invoices': MergeStart.with_invoices_(),
             }
+        for side, party in [
+                ('a', duplicate.party_a), ('b', duplicate.party_b)]:
+            for name, value in MergeStart.party_values(party).items():
+                values[f'{side}_{name}'] = value
+        return values
 
     def transition_merge(self):
         pool = Pool()
         Duplicate = pool.get('crm.duplicate')
         duplicate = self.record
-        keep = self.start.keep
-        if keep == duplicate.party_a:
-            other = duplicate.party_b
-        elif keep == duplicate.party_b:
-            other = duplicate.party_a
+        if self.start.keep == 'b':
+            keep, other = duplicate.party_b, duplicate.party_a
         else:
-            other = keep
+            keep, other = duplicate.party_a, duplicate.party_b
         Duplicate.merge_parties(keep, other)
         Duplicate.write([duplicate], {'state': 'merged'})
         return 'end'
@@ -675,17 +740,89 @@ class Merge(Wizard):
 
 
 class MergeStart(ModelView):
+    """The two parties side by side: what each one is and what it has, to
+    choose the one to keep"""
     __name__ = 'crm.duplicate.merge.start'
     __string__ = "Merge Duplicate Parties"
 
     duplicate = fields.Many2One('crm.duplicate', "Duplicate", readonly=True)
+    reasons = fields.Text("Why They Look Alike", readonly=True)
     party_a = fields.Many2One('party.party', "Party A", readonly=True)
     party_b = fields.Many2One('party.party', "Party B", readonly=True)
-    keep = fields.Many2One(
-        'party.party', "Keep", required=True,
-        domain=[('id', 'in', [Eval('party_a', -1), Eval('party_b', -1)])],
+    a_code = fields.Char("Code", readonly=True)
+    b_code = fields.Char("Code", readonly=True)
+    a_addresses = fields.Text("Addresses", readonly=True)
+    b_addresses = fields.Text("Addresses", readonly=True)
+    a_contacts = fields.Text("Contacts", readonly=True)
+    b_contacts = fields.Text("Contacts", readonly=True)
+    a_tax_identifiers = fields.Text("Tax Identifiers", readonly=True)
+    b_tax_identifiers = fields.Text("Tax Identifiers", readonly=True)
+    a_leads = fields.Integer("Leads and Opportunities", readonly=True)
+    b_leads = fields.Integer("Leads and Opportunities", readonly=True)
+    a_sales = fields.Integer("Sales", readonly=True)
+    b_sales = fields.Integer("Sales", readonly=True)
+    a_invoices = fields.Integer("Invoices", readonly=True)
+    b_invoices = fields.Integer("Invoices", readonly=True)
+    with_invoices = fields.Boolean("With Invoices", readonly=True)
+    keep = fields.Selection([
+            ('a', "Party A"),
+            ('b', "Party B"),
+            ], "Keep", required=True, sort=False,
         help="The party that stays; the other one is deactivated and all "
         "its documents move to this one.")
+
+    @classmethod
+    def view_attributes(cls):
+        return super().view_attributes() + [
+            ('//*[@name="a_invoices"]|//*[@name="b_invoices"]', 'states', {
+                    'invisible': ~Eval('with_invoices', False),
+                    }),
+            ]
+
+    @classmethod
+    def with_invoices_(cls):
+        "Whether the invoices are counted (account_invoice is activated)"
+        try:
+            Pool().get('account.invoice')
+        except KeyError:
+            return False
+        return True
+
+    @classmethod
+    def _counted(cls):
+        "Return [(name, model, party field)] of the documents counted"
+        counted = [
+            ('leads', 'sale.opportunity', 'party'),
+            ('sales', 'sale.sale', 'party'),
+            ]
+        if cls.with_invoices_():
+            counted.append(('invoices', 'account.invoice', 'party'))
+        return counted
+
+    @classmethod
+    def party_values(cls, party):
+        """Return the values shown of the party: what it is and how many
+        documents it has, of every company"""
+        pool = Pool()
+        values = {
+            'code': party.code,
+            'addresses': '\n\n'.join(
+                a.full_address.strip() or a.rec_name
+                for a in party.addresses),
+            'contacts': '\n'.join(
+                f'{m.type_string}: {m.value}'
+                for m in party.contact_mechanisms),
+            'tax_identifiers': '\n'.join(
+                f'{i.type_string}: {i.code}' if i.type else i.code
+                for i in party.identifiers),
+            }
+        with without_check_access(), Transaction().set_context(
+                active_test=False, company=None):
+            for name, model, field in cls._counted():
+                Model = pool.get(model)
+                values[name] = Model.search(
+                    [(field, '=', party.id)], count=True)
+        return values
 
 
 class PartyReplace(metaclass=PoolMeta):

@@ -30,6 +30,7 @@ from trytond.protocols.wrappers import (
 from trytond.transaction import Transaction, TransactionError
 from trytond.wsgi import app
 
+from .activity import CALENDAR_TOKEN
 from .dbtools import warm_up
 from .lead_capture import (
     FORM_FIELDS, UNSAFE_CHARACTERS, normalize_email, valid_email)
@@ -438,3 +439,62 @@ def _thanks_page(lang):
         HTTPStatus.OK, html.escape(_('thanks_title')),
         f'<p role="status">{html.escape(_("thanks"))}</p>\n'
         f'<p>{html.escape(received)}</p>', lang)
+
+
+def _not_found():
+    return _page(
+        HTTPStatus.NOT_FOUND, html.escape("Not Found"),
+        '<p>The requested URL was not found on the server.</p>')
+
+
+@app.route('/<database_name>/crm/calendar/<token>.ics',
+    methods={'GET', 'HEAD'})
+def activity_calendar(request, database_name, token):
+    """The calendar of the planned activities of the user whose personal
+    token is in the address, for a calendar application to subscribe to
+
+    A token of the wrong shape is refused before the database is touched; a
+    good-looking one is found by its hash. A wrong, revoked or foreign token
+    answers the same 404."""
+    if not CALENDAR_TOKEN.fullmatch(token):
+        return _not_found()
+    return _calendar_transaction(request, database_name, token)
+
+
+@app.route('/<database_name>/crm/calendar/<path:path>',
+    methods={'GET', 'HEAD'})
+def activity_calendar_other(request, database_name, path):
+    "Any other address under the calendars is not found either"
+    return _not_found()
+
+
+@with_pool
+@with_transaction(readonly=True)
+def _calendar_transaction(request, pool, token):
+    if not _activated(pool):
+        return _not_found()
+    Token = pool.get('crm.activity.calendar.token')
+    User = pool.get('res.user')
+    user = Token.get_user(token)
+    if not user:
+        return _not_found()
+    transaction = Transaction()
+    with transaction.set_user(user.id), \
+            transaction.set_context(User.get_preferences(context_only=True)):
+        user = User(user.id)
+        try:
+            data = user.crm_activity_calendar()
+        except Exception:
+            logger.exception("activity calendar failed")
+            return _page(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                html.escape("Internal Server Error"),
+                '<p>The calendar could not be made.</p>')
+    return Response(
+        data, HTTPStatus.OK, content_type='text/calendar; charset=utf-8',
+        headers={
+            'Cache-Control': 'private, no-store',
+            'X-Content-Type-Options': 'nosniff',
+            'Content-Disposition': 'inline; filename="activities.ics"',
+            'Referrer-Policy': 'no-referrer',
+            })

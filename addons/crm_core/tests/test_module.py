@@ -3,6 +3,7 @@
 # license terms.
 import datetime as dt
 import json
+import urllib.parse
 from collections import Counter
 from decimal import Decimal
 from email.message import EmailMessage
@@ -1123,6 +1124,110 @@ class CrmCoreTestCase(
             _, content, _, _ = Report.execute([employee.id], {})
             event, = icalendar.Calendar.from_ical(content).walk('VEVENT')
             self.assertEqual(str(event['uid']), meeting.icalendar_uid)
+
+    @with_transaction()
+    def test_activity_resource_name(self):
+        "The list names the record an activity follows up"
+        company = create_company()
+        with set_company(company):
+            opportunity = create_opportunity(
+                company, description="Office chairs")
+            on_opportunity = create_activity(
+                company, resource=opportunity)
+            on_party = create_activity(
+                company, resource=opportunity.party)
+            alone = create_activity(company)
+
+            self.assertEqual(
+                on_opportunity.resource_name,
+                f"Sale Opportunity {opportunity.rec_name} \u2014 "
+                "Office chairs")
+            self.assertEqual(on_party.resource_name, "Party Customer")
+            self.assertIsNone(alone.resource_name)
+
+    @with_transaction()
+    def test_activity_planned_end(self):
+        "The end of an activity is its date and duration; it sets them"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        with set_company(company):
+            start = dt.datetime(2030, 1, 7, 10)
+            call = create_activity(
+                company, planned_date=start,
+                duration=dt.timedelta(minutes=15))
+            todo = create_activity(
+                company, planned_date=start, duration=None)
+            self.assertEqual(
+                call.planned_end, dt.datetime(2030, 1, 7, 10, 15))
+            self.assertEqual(todo.planned_end, start)
+
+            # the calendar searches the activities of a period by their end
+            for clause, result in [
+                    (('planned_end', '>', start), [call]),
+                    (('planned_end', '<=', start), [todo]),
+                    (('planned_end', '=', start + dt.timedelta(
+                                minutes=15)), [call]),
+                    (('planned_end', '!=', None), [call, todo]),
+                    ]:
+                with self.subTest(clause=clause):
+                    self.assertEqual(
+                        Activity.search([clause], order=[('id', 'ASC')]),
+                        result)
+
+            # moved in the calendar: the end sets the duration
+            Activity.write([call], {
+                    'planned_date': dt.datetime(2030, 1, 8, 9),
+                    'planned_end': dt.datetime(2030, 1, 8, 9, 45),
+                    })
+            self.assertEqual(call.duration, dt.timedelta(minutes=45))
+            call.planned_end = dt.datetime(2030, 1, 8, 10)
+            call.on_change_planned_end()
+            self.assertEqual(call.duration, dt.timedelta(hours=1))
+
+    @with_transaction()
+    def test_activity_buttons_reload(self):
+        "Done, cancel and replan make the list search again"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        with set_company(company):
+            activity = create_activity(company)
+            self.assertEqual(Activity.done([activity]), 'reload')
+            self.assertEqual(Activity.replan([activity]), 'reload')
+            self.assertEqual(Activity.cancel([activity]), 'reload')
+            # no seconds in the planned times
+            self.assertEqual(Activity.planned_date.format, '%H:%M')
+            self.assertEqual(Activity.default_planned_date().second, 0)
+
+    @with_transaction()
+    def test_calendar_token(self):
+        "A user's calendar link is a secret stored as its hash"
+        pool = Pool()
+        Token = pool.get('crm.activity.calendar.token')
+        User = pool.get('res.user')
+        user = User(Transaction().user)
+        token = Token.reset(user)
+        self.assertEqual(len(token), 43)
+        record, = Token.search([])
+        self.assertNotIn(token, record.token_hash)
+        self.assertEqual(Token.get_user(token), user)
+
+        # a new link revokes the previous one
+        other = Token.reset(user)
+        self.assertNotEqual(other, token)
+        self.assertIsNone(Token.get_user(token))
+        self.assertEqual(Token.get_user(other), user)
+        self.assertEqual(len(Token.search([])), 1)
+
+        for wrong in [None, '', other[:-1], other + 'A', other.upper(),
+                '../' + other[3:], other[:-1] + '\u00e9', 'x' * 10000]:
+            with self.subTest(wrong=str(wrong)[:50]):
+                self.assertIsNone(Token.get_user(wrong))
+        Token.revoke(user)
+        self.assertIsNone(Token.get_user(other))
+        self.assertTrue(Token.url(other).endswith(
+                urllib.parse.quote(f'/{DB_NAME}/crm/calendar/{other}.ics')))
 
     @with_transaction()
     def test_activity_company_rule(self):
@@ -2953,6 +3058,130 @@ class CrmCoreLeadRouteTestCase(RouteTestCase):
 
         response = self.client().get(self.url + '?company=999')
         self.assertEqual(response.status_code, HTTPStatus.NOT_FOUND)
+
+
+class CrmCoreCalendarRouteTestCase(RouteTestCase):
+    "Test the personal calendar feed of the activities"
+    module = 'crm_core'
+
+    @classmethod
+    def setUpDatabase(cls):
+        pool = Pool()
+        User = pool.get('res.user')
+        company = create_company()
+        with set_company(company):
+            for login, name in [('ann', "Ann Sales"), ('bob', "Bob Sales")]:
+                employee = create_employee(company, name)
+                User.create([{
+                            'name': name,
+                            'login': login,
+                            'companies': [('add', [company.id])],
+                            'company': company.id,
+                            'employees': [('add', [employee.id])],
+                            'employee': employee.id,
+                            }])
+                create_activity(
+                    company, employee=employee,
+                    summary=f"Call of {name} <b>&",
+                    planned_date=dt.datetime(2030, 1, 7, 10),
+                    duration=dt.timedelta(minutes=15))
+        Transaction().commit()
+
+    def reset(self, login):
+        "Return a new calendar token of the user"
+        @with_transaction()
+        def reset():
+            pool = Pool()
+            Token = pool.get('crm.activity.calendar.token')
+            User = pool.get('res.user')
+            user, = User.search([('login', '=', login)])
+            token = Token.reset(user)
+            Transaction().commit()
+            return token
+        return reset()
+
+    def url(self, token):
+        return f'/{self.db_name}/crm/calendar/{token}.ics'
+
+    def test_feed(self):
+        "The link serves the user's own planned activities"
+        token = self.reset('ann')
+        response = self.client().get(self.url(token))
+        self.assertEqual(response.status_code, HTTPStatus.OK)
+        self.assertEqual(response.mimetype, 'text/calendar')
+        self.assertEqual(
+            response.headers['Cache-Control'], 'private, no-store')
+        calendar = icalendar.Calendar.from_ical(response.get_data())
+        self.assertEqual(str(calendar['x-wr-calname']), "Ann Sales")
+        event, = calendar.walk('VEVENT')
+        self.assertEqual(str(event['summary']), "Call of Ann Sales <b>&")
+        self.assertEqual(
+            event.decoded('dtend') - event.decoded('dtstart'),
+            dt.timedelta(minutes=15))
+
+        response = self.client().head(self.url(token))
+        self.assertEqual(response.status_code, HTTPStatus.OK)
+
+    def test_revoked(self):
+        "A new link revokes the previous one: it answers 404"
+        old = self.reset('bob')
+        new = self.reset('bob')
+        response = self.client().get(self.url(old))
+        self.assertEqual(response.status_code, HTTPStatus.NOT_FOUND)
+        response = self.client().get(self.url(new))
+        self.assertEqual(response.status_code, HTTPStatus.OK)
+
+        @with_transaction()
+        def deactivate(active):
+            User = Pool().get('res.user')
+            User.write(User.search([
+                        ('login', '=', 'bob'),
+                        ('active', '=', not active),
+                        ]), {'active': active})
+            Transaction().commit()
+        deactivate(False)
+        self.addCleanup(deactivate, True)
+        response = self.client().get(self.url(new))
+        self.assertEqual(response.status_code, HTTPStatus.NOT_FOUND)
+
+    def test_hostile(self):
+        "Wrong, malformed or huge tokens answer 404 with a plain page"
+        token = self.reset('ann')
+        for path in [
+                self.url('A' * 43),
+                self.url(token[:-1]),
+                self.url(token + 'A'),
+                self.url(token.swapcase()),
+                self.url('%00' * 20),
+                self.url('..%2F..%2Fetc%2Fpasswd'),
+                self.url('<script>alert(1)</script>'),
+                self.url('A' * 100000),
+                self.url(token)[:-4],
+                self.url(token) + '/',
+                f'/{self.db_name}/crm/calendar/{token}.ics.exe',
+                f'/no-such-database/crm/calendar/{token}.ics',
+                f'/{"x" * 5000}/crm/calendar/{token}.ics',
+                ]:
+            with self.subTest(path=path[:80]):
+                response = self.client().get(path)
+                self.assertEqual(
+                    response.status_code, HTTPStatus.NOT_FOUND)
+                body = response.get_data(as_text=True)
+                self.assertNotIn('<script>', body)
+                self.assertNotIn('Traceback', body)
+                self.assertNotIn('BEGIN:VCALENDAR', body)
+        response = self.client().post(self.url(token))
+        self.assertEqual(
+            response.status_code, HTTPStatus.METHOD_NOT_ALLOWED)
+
+    def test_not_activated(self):
+        "A database without crm_core answers 404"
+        token = self.reset('ann')
+        models = Pool._pools[DB_NAME]['model']
+        with patch.dict(models):
+            del models['crm.configuration']
+            response = self.client().get(self.url(token))
+            self.assertEqual(response.status_code, HTTPStatus.NOT_FOUND)
 
 
 del ModuleTestCase, RouteTestCase
