@@ -64,19 +64,10 @@ def setup(database, crm):
     "Create the company, its salespeople and for crm_core its rules"
     pool = benchdb.pool(database)
     with benchdb.transaction(database) as transaction:
-        Currency = pool.get('currency.currency')
         Party = pool.get('party.party')
-        Company = pool.get('company.company')
         Employee = pool.get('company.employee')
         Country = pool.get('country.country')
-        User = pool.get('res.user')
-        currency, = Currency.create([{
-                    'name': "Euro", 'code': 'EUR', 'symbol': '€'}])
-        party, = Party.create([{'name': "Bench Company"}])
-        company, = Company.create([{'party': party.id,
-                    'currency': currency.id}])
-        User.write([User(0), User(1)], {
-                'companies': [('add', [company.id])], 'company': company.id})
+        company = benchdb.create_company(pool)
         country, = Country.create([{
                     'name': "Bulgaria", 'code': 'BG', 'code3': 'BGR'}])
         employees = Employee.create([{
@@ -84,7 +75,7 @@ def setup(database, crm):
                 for p in Party.create([{'name': f"Salesperson {i}"}
                         for i in range(EMPLOYEES)])])
         ids = {
-            'company': company.id, 'currency': currency.id,
+            'company': company.id, 'currency': company.currency.id,
             'country': country.id, 'employees': [e.id for e in employees],
             }
         if crm:

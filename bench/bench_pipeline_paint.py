@@ -89,21 +89,12 @@ def setup(database):
     "Create the company, salespeople and team with the ORM"
     pool = benchdb.pool(database)
     with benchdb.transaction(database) as transaction:
-        Currency = pool.get('currency.currency')
         Party = pool.get('party.party')
-        Company = pool.get('company.company')
         Employee = pool.get('company.employee')
         Team = pool.get('crm.team')
-        User = pool.get('res.user')
         ModelData = pool.get('ir.model.data')
         ActivityType = pool.get('crm.activity.type')
-        currency, = Currency.create([{
-                    'name': "Euro", 'code': 'EUR', 'symbol': '€'}])
-        party, = Party.create([{'name': "Bench Company"}])
-        company, = Company.create([{'party': party.id,
-                    'currency': currency.id}])
-        User.write([User(0), User(1)], {
-                'companies': [('add', [company.id])], 'company': company.id})
+        company = benchdb.create_company(pool)
         employees = Employee.create([{
                     'party': p.id, 'company': company.id}
                 for p in Party.create([{'name': f"Salesperson {i}"}
@@ -112,7 +103,7 @@ def setup(database):
         activity_type, = ActivityType.search([], limit=1)
         ids = {
             'company': company.id,
-            'currency': currency.id,
+            'currency': company.currency.id,
             'employees': [e.id for e in employees],
             'team': team.id,
             'activity_type': activity_type.id,

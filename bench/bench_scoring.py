@@ -99,22 +99,13 @@ def setup(database):
     "Create the company and its reference records with the ORM"
     pool = benchdb.pool(database)
     with benchdb.transaction(database) as transaction:
-        Currency = pool.get('currency.currency')
         Party = pool.get('party.party')
-        Company = pool.get('company.company')
         Employee = pool.get('company.employee')
         Country = pool.get('country.country')
         Category = pool.get('party.category')
         Team = pool.get('crm.team')
-        User = pool.get('res.user')
         Rule = pool.get('crm.scoring.rule')
-        currency, = Currency.create([{
-                    'name': "Euro", 'code': 'EUR', 'symbol': '€'}])
-        party, = Party.create([{'name': "Bench Company"}])
-        company, = Company.create([{'party': party.id,
-                    'currency': currency.id}])
-        User.write([User(0), User(1)], {
-                'companies': [('add', [company.id])], 'company': company.id})
+        company = benchdb.create_company(pool)
         employees = Employee.create([{
                     'party': p.id, 'company': company.id}
                 for p in Party.create([{'name': f"Salesperson {i}"}
@@ -141,7 +132,7 @@ def setup(database):
         transaction.commit()
         return {
             'company': company.id,
-            'currency': currency.id,
+            'currency': company.currency.id,
             'employees': [e.id for e in employees],
             'countries': [c.id for c in countries],
             'categories': [c.id for c in categories],

@@ -124,3 +124,20 @@ def transaction(database, user=0, context=None, **extras):
     with Transaction().start(
             database, user, context=context or {}, **extras) as transaction:
         yield transaction
+
+
+def create_company(pool, name="Bench Company"):
+    """Create the company in euros, the companies of root and admin, in the
+    current transaction; return it"""
+    Currency = pool.get('currency.currency')
+    Party = pool.get('party.party')
+    Company = pool.get('company.company')
+    User = pool.get('res.user')
+    currency, = Currency.create([{
+                'name': "Euro", 'code': 'EUR', 'symbol': '€'}])
+    party, = Party.create([{'name': name}])
+    company, = Company.create([{'party': party.id,
+                'currency': currency.id}])
+    User.write([User(0), User(1)], {
+            'companies': [('add', [company.id])], 'company': company.id})
+    return company

@@ -761,8 +761,10 @@ class MergeStart(ModelView):
     b_leads = fields.Integer("Leads and Opportunities", readonly=True)
     a_sales = fields.Integer("Sales", readonly=True)
     b_sales = fields.Integer("Sales", readonly=True)
-    a_invoices = fields.Integer("Invoices", readonly=True)
-    b_invoices = fields.Integer("Invoices", readonly=True)
+    a_invoices = fields.Integer("Invoices", readonly=True,
+        states={'invisible': ~Eval('with_invoices', False)})
+    b_invoices = fields.Integer("Invoices", readonly=True,
+        states={'invisible': ~Eval('with_invoices', False)})
     with_invoices = fields.Boolean("With Invoices", readonly=True)
     keep = fields.Selection([
             ('a', "Party A"),
@@ -774,7 +776,7 @@ class MergeStart(ModelView):
     @classmethod
     def view_attributes(cls):
         return super().view_attributes() + [
-            ('//*[@name="a_invoices"]|//*[@name="b_invoices"]', 'states', {
+            ('//label[@name="a_invoices"]', 'states', {
                     'invisible': ~Eval('with_invoices', False),
                     }),
             ]
