@@ -420,43 +420,40 @@ class Ticket(metaclass=PoolMeta):
         self.sla_paused_since = None
 
     @classmethod
-    def open(cls, tickets):
+    def _sla_transition(cls, tickets, state, *steps):
+        """Apply the clock steps (names of methods taking now) to the
+        tickets that the transition to state moves, and save them"""
         now = now_minute()
-        for ticket in tickets:
-            ticket._sla_respond(now)
-            ticket._sla_resume(now)
-        cls.save(tickets)
+        moving = [t for t in tickets if (t.state, state) in cls._transitions]
+        for ticket in moving:
+            for step in steps:
+                getattr(ticket, step)(now)
+        cls.save(moving)
+
+    def _sla_check_resolution(self, now):
+        if self.resolution_deadline and now > self.resolution_deadline:
+            self.resolution_breached = True
+
+    @classmethod
+    def open(cls, tickets):
+        cls._sla_transition(tickets, 'open', '_sla_respond', '_sla_resume')
         super().open(tickets)
 
     @classmethod
     def wait(cls, tickets):
-        now = now_minute()
-        for ticket in tickets:
-            ticket._sla_respond(now)
-            ticket._sla_pause(now)
-        cls.save(tickets)
+        cls._sla_transition(tickets, 'waiting', '_sla_respond', '_sla_pause')
         super().wait(tickets)
 
     @classmethod
     def resolve(cls, tickets):
-        now = now_minute()
-        for ticket in tickets:
-            ticket._sla_respond(now)
-            ticket._sla_resume(now)
-            if (ticket.resolution_deadline
-                    and now > ticket.resolution_deadline):
-                ticket.resolution_breached = True
-            # the customer's turn: the clock stops until a reopening
-            ticket._sla_pause(now)
-        cls.save(tickets)
+        # then the customer's turn: the clock stops until a reopening
+        cls._sla_transition(tickets, 'resolved', '_sla_respond',
+            '_sla_resume', '_sla_check_resolution', '_sla_pause')
         super().resolve(tickets)
 
     @classmethod
     def reopen(cls, tickets):
-        now = now_minute()
-        for ticket in tickets:
-            ticket._sla_resume(now)
-        cls.save(tickets)
+        cls._sla_transition(tickets, 'open', '_sla_resume')
         super().reopen(tickets)
 
     @classmethod
