@@ -23,7 +23,8 @@ shows its page and the list comes into view: one batch of its rows (at most
 `open_crm_page`, the slowest of the pages of the CRM tab (timeline,
 opportunities, sales, invoices, deliveries).
 `read_crm_tab_with_lists` opens the customer then every page one after the
-other, as a user clicking through the whole tab waits in total (no target).
+other, as a user clicking through the whole tab waits in total: issue 8
+asks it under the same 150 ms p95 as the other figures.
 Its detail gives the p50 of each part (the form, each list, and for
 comparison the form with the host's fields only and the activities list of
 the Activities tab) and the slowest fields, each read alone.
@@ -428,13 +429,13 @@ def bench_party_360():
                     'with the fields of its list view; the figure is the '
                     'slowest page'))),
         Result('party_360.read_crm_tab_with_lists_p95', full[1], 'ms',
-            baseline=host[1], **correct,
+            baseline=host[1], target=TARGET, **correct,
             detail=dict(timing(full, cpu_full),
                 reads=(
                     'the customer opened, then every page of the CRM tab '
                     'opened one after the other: the form, then the rows '
-                    f'(at most {ROWS_LIMIT}) of each list; no target, sao '
-                    'reads a list only when its page is shown'),
+                    f'(at most {ROWS_LIMIT}) of each list, the total a '
+                    'user clicking through the whole tab waits'),
                 form_fields=len(form.form_fields),
                 parts_p50_ms={k: round(v[0], 1) for k, v in parts.items()},
                 parts_p95_ms={k: round(v[1], 1) for k, v in parts.items()},
