@@ -1,0 +1,18 @@
+# This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from trytond.pool import PoolMeta
+
+
+class Cron(metaclass=PoolMeta):
+    __name__ = 'ir.cron'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.method.selection.extend([
+                ('crm.loyalty.account|expire_points',
+                    "Expire Loyalty Points"),
+                ('crm.loyalty.account|evaluate_tiers',
+                    "Evaluate Loyalty Tiers"),
+                ])
