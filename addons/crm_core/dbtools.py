@@ -8,12 +8,13 @@ statistics (ANALYZE), the JIT switch, the array parameters and the clearing
 of the transaction caches after SQL writes. The concept files call these
 helpers; each gives on SQLite the same result as on PostgreSQL."""
 import datetime as dt
+import hashlib
 import json
 import logging
 import threading
 from contextlib import contextmanager
 
-from sql import Cast, Column, Values
+from sql import Cast, Column, Select, Values
 from sql.conditionals import Coalesce
 from sql.functions import CurrentTimestamp, Function
 from sql.operators import Any, Concat
@@ -22,7 +23,8 @@ from trytond import backend
 from trytond.model import fields
 from trytond.pool import Pool
 from trytond.tools import grouped_slice
-from trytond.transaction import Transaction, without_check_access
+from trytond.transaction import (
+    Transaction, TransactionError, without_check_access)
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +124,37 @@ def analyze_grown(Models, count):
         tuples, = cursor.fetchone()
         if tuples < GROWTH * count:
             cursor.execute('ANALYZE "%s"' % Model._table)
+
+
+class _Restart(TransactionError):
+    "Start the transaction again in a new snapshot (not counted as a retry)"
+
+
+def serialize(*names):
+    """Serialise the transactions that write what the names stand for (e.g.
+    ``'crm.loyalty.account,42'``) until they end
+
+    On PostgreSQL each name is an advisory lock of the transaction, taken in
+    order. A transaction that finds one taken waits for the holder to end,
+    then starts again in a new snapshot that sees what the holder committed;
+    trytond does not count such a start as a retry, so a queue of writers
+    on one record never runs out of retries. A writer that read in a
+    snapshot older than the last commit still fails on the rows that commit
+    updated (repeatable read) and is retried. SQLite serialises the writers
+    already."""
+    transaction = Transaction()
+    database = transaction.database
+    if not is_postgresql() or database.name is None:
+        return
+    cursor = transaction.connection.cursor()
+    for name in sorted(set(names)):
+        key = int.from_bytes(hashlib.blake2b(
+                name.encode(), digest_size=8).digest(), 'big', signed=True)
+        cursor.execute(*Select([database.lock_id(key)]))
+        locked, = cursor.fetchone()
+        if not locked:
+            cursor.execute(*Select([database.lock_id(key, timeout=True)]))
+            raise _Restart()
 
 
 def has_extension(name):

@@ -15,6 +15,7 @@ from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Exclude, Index, ModelSQL, ModelView, Unique, fields)
 from trytond.model.exceptions import AccessError, ValidationError
+from trytond.modules.crm_core import dbtools
 from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.tools import grouped_slice, reduce_ids
@@ -217,6 +218,12 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
         return accounts
 
     @classmethod
+    def serialize(cls, account_ids):
+        """Make the transactions that post on the accounts wait for each
+        other, each seeing what the one before committed"""
+        dbtools.serialize(*(f'{cls.__name__},{i}' for i in account_ids))
+
+    @classmethod
     def update_balances(cls, account_ids=None):
         """Set the balance of the accounts (all when None) to the sum of
         their ledger, in SQL"""
@@ -235,19 +242,7 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
                 cursor.execute(*table.update(
                         [table.balance], [total],
                         where=reduce_ids(table.id, sub_ids)))
-        cls._clear_cache(account_ids)
-
-    @classmethod
-    def _clear_cache(cls, account_ids=None):
-        # the balance is written in SQL: forget what the transaction read
-        Transaction().counter += 1
-        for cache in Transaction().cache.values():
-            if cls.__name__ in cache:
-                if account_ids is None:
-                    cache[cls.__name__].clear()
-                else:
-                    for id_ in account_ids:
-                        cache[cls.__name__].pop(id_, None)
+        dbtools.clear_cache(cls, account_ids)
 
     @classmethod
     def expire_points(cls, date=None):
@@ -258,8 +253,8 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
         Transaction_ = pool.get('crm.loyalty.transaction')
         if date is None:
             date = Date.today()
-        # no redemption between the unspent points read and the expiry
-        cls.lock()
+        # a spending committed on an account after the snapshot makes the
+        # update of its balance fail: the run is retried in a new snapshot
         line = Transaction_.__table__()
         expired = Transaction_.__table__()
         cursor = Transaction().connection.cursor()
@@ -338,7 +333,7 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
                         where=reduce_ids(account.id, sub_ids)))
         changed = [i for ids in changes.values() for i in ids]
         if changed:
-            cls._clear_cache(changed)
+            dbtools.clear_cache(cls, changed)
         return changed
 
 
@@ -570,9 +565,7 @@ class LoyaltyTransaction(ModelSQL, ModelView):
         if mode != 'create':
             return
         account_ids = sorted({t.account.id for t in transactions})
-        # restarts the transaction with the accounts locked at its start,
-        # so that it sees every ledger line committed before
-        Account.lock(account_ids)
+        Account.serialize(account_ids)
         Account.update_balances(account_ids)
         posted = defaultdict(int)
         spending = set()

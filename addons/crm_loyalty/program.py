@@ -68,6 +68,9 @@ class Program(DeactivableMixin, ModelSQL, ModelView):
         'crm.loyalty.program.rule', 'program', "Earning Rules",
         help="Products or categories that earn more, less or nothing; the "
         "first matching rule applies.")
+    rewards = fields.One2Many(
+        'crm.loyalty.reward', 'program', "Rewards",
+        help="What customers can get for their points.")
     tiers = fields.One2Many(
         'crm.loyalty.tier', 'program', "Tiers",
         help="The levels of the program, each reached above its threshold.")

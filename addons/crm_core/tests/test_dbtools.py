@@ -7,6 +7,7 @@ import unittest
 
 from sql import Literal
 
+from trytond import backend
 from trytond.model import fields
 from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
@@ -149,3 +150,25 @@ class DbtoolsTestCase(unittest.TestCase):
         self.assertEqual(Party(party.id).name, "After")
         dbtools.clear_cache(Party)
         dbtools.clear_all_caches()
+
+    @with_transaction()
+    def test_serialize(self):
+        "serialize holds a lock per name until the end of the transaction"
+        from trytond.modules.crm_core import dbtools
+        transaction = Transaction()
+        dbtools.serialize('crm.test,1', 'crm.test,2')
+        # taken again by the same transaction: no wait
+        dbtools.serialize('crm.test,1')
+        if not dbtools.is_postgresql():
+            return
+        cursor = transaction.connection.cursor()
+        cursor.execute(
+            "SELECT COUNT(DISTINCT objid) FROM pg_locks "
+            "WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        self.assertEqual(cursor.fetchone()[0], 2)
+        # another transaction waits for them (here until its lock timeout)
+        with transaction.new_transaction() as other:
+            other.connection.cursor().execute(
+                "SET LOCAL lock_timeout = '100ms'")
+            with self.assertRaises(backend.DatabaseOperationalError):
+                dbtools.serialize('crm.test,2')

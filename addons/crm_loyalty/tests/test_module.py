@@ -17,7 +17,7 @@ class CrmLoyaltyTestCase(
         CompanyTestMixin, ModuleTestCase):
     "Test CRM Loyalty module"
     module = 'crm_loyalty'
-    extras = ['sale_gift_card']
+    extras = ['sale_gift_card', 'sale_promotion_coupon']
 
     @with_transaction()
     def test_loyalty_account_sequence_default(self):
