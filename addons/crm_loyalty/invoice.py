@@ -18,6 +18,65 @@ class Invoice(metaclass=PoolMeta):
         cls.loyalty_post([i for i in invoices if i.type == 'out'])
 
     @classmethod
+    def paid(cls, invoices):
+        super().paid(invoices)
+        cls.loyalty_referral([
+                i for i in invoices
+                if i.type == 'out' and i.total_amount > 0])
+
+    @classmethod
+    def loyalty_referral(cls, invoices):
+        """The referrers of the customers whose invoice is paid earn their
+        program's referral points, once per customer referred"""
+        pool = Pool()
+        Account = pool.get('crm.loyalty.account')
+        LoyaltyTransaction = pool.get('crm.loyalty.transaction')
+        Date = pool.get('ir.date')
+        if not invoices:
+            return
+        with without_check_access():
+            referred = Account.search([
+                    ('party', 'in', list({i.party.id for i in invoices})),
+                    ('company', 'in',
+                        list({i.company.id for i in invoices})),
+                    ('referrer', '!=', None),
+                    ('program.referral_points', '!=', None),
+                    ])
+            if not referred:
+                return
+            done = {t.origin.id for t in LoyaltyTransaction.search([
+                        ('type', '=', 'referral'),
+                        ('origin', 'in', [str(a) for a in referred]),
+                        ])}
+            today = Date.today()
+            vlist = []
+            for account in referred:
+                if account.id in done:
+                    continue
+                program = account.program
+                referrers = Account.enroll(program, [account.referrer]) \
+                    if program.auto_enroll else {
+                        a.party.id: a for a in Account.search([
+                                ('program', '=', program.id),
+                                ('party', '=', account.referrer.id),
+                                ])}
+                referrer = referrers.get(account.referrer.id)
+                if not referrer or not referrer.active:
+                    continue
+                vlist.append({
+                        'account': referrer.id,
+                        'type': 'referral',
+                        'points': program.referral_points,
+                        'date': today,
+                        'expiry_date': program.expiry_date(today),
+                        'origin': str(account),
+                        })
+            if vlist:
+                LoyaltyTransaction.create(vlist)
+                Account.evaluate_tiers(
+                    Account.browse(list({v['account'] for v in vlist})))
+
+    @classmethod
     def cancel(cls, invoices):
         super().cancel(invoices)
         cls.loyalty_take_back([

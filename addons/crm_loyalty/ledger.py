@@ -178,6 +178,16 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
         return values
 
     @classmethod
+    def validate_fields(cls, accounts, field_names):
+        super().validate_fields(accounts, field_names)
+        if field_names is None or {'party', 'referrer'} & field_names:
+            for account in accounts:
+                if account.referrer and account.referrer == account.party:
+                    raise ValidationError(gettext(
+                            'crm_loyalty.msg_account_referrer_self',
+                            account=account.rec_name))
+
+    @classmethod
     def check_modification(cls, mode, accounts, values=None, external=False):
         super().check_modification(
             mode, accounts, values=values, external=external)

@@ -64,6 +64,14 @@ class Program(DeactivableMixin, ModelSQL, ModelView):
         "Enroll Automatically",
         help="An eligible customer without an account gets one with the "
         "first posted invoice; otherwise only enrolled customers earn.")
+    referral_points = fields.Integer(
+        "Referral Points",
+        domain=['OR',
+            ('referral_points', '=', None),
+            ('referral_points', '>', 0),
+            ],
+        help="The points a customer earns when a customer they referred "
+        "pays a first invoice; empty for none.")
     rules = fields.One2Many(
         'crm.loyalty.program.rule', 'program', "Earning Rules",
         help="Products or categories that earn more, less or nothing; the "
