@@ -202,6 +202,7 @@ class Invoice(metaclass=PoolMeta):
                         'date': date,
                         'award': earning.id,
                         'origin': str(self),
+                        'reason': self.number,
                         })
         multiplier = account.tier.multiplier if account.tier else Decimal(1)
         raw = base * program.points_per_amount * multiplier
@@ -223,6 +224,7 @@ class Invoice(metaclass=PoolMeta):
                     'expiry_date': (
                         program.expiry_date(date) if points > 0 else None),
                     'origin': str(self),
+                    'reason': self.number,
                     })
         return vlist
 

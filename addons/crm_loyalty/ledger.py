@@ -281,10 +281,12 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
             remaining.account, remaining.company,
             Literal('expire'), -remaining.remaining,
             remaining.expiry_date, remaining.id,
+            Literal(gettext('crm_loyalty.msg_transaction_expired')),
             CurrentTimestamp(), Literal(0),
             where=where)
         columns = [line.account, line.company, line.type, line.points,
-            line.date, line.award, line.create_date, line.create_uid]
+            line.date, line.award, line.reason,
+            line.create_date, line.create_uid]
         cursor.execute(*line.insert(columns, query))
         if account_ids:
             cls.update_balances(account_ids)
