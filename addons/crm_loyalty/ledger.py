@@ -289,6 +289,13 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
             line.create_date, line.create_uid]
         cursor.execute(*line.insert(columns, query))
         if account_ids:
+            Transaction_.book(Transaction_.search([
+                        ('account', 'in', account_ids),
+                        ('type', '=', 'expire'),
+                        ('move', '=', None),
+                        ('account.program.liability', '=', True),
+                        ]))
+        if account_ids:
             cls.update_balances(account_ids)
         return account_ids
 

@@ -155,6 +155,16 @@ class Reward_Coupon(metaclass=PoolMeta):
         return number
 
 
+class LoyaltyTransaction(metaclass=PoolMeta):
+    __name__ = 'crm.loyalty.transaction'
+
+    reward = fields.Many2One(
+        'crm.loyalty.reward', "Reward", readonly=True, ondelete='RESTRICT',
+        states={
+            'invisible': ~Eval('reward'),
+            })
+
+
 class LoyaltyTransaction_GiftCard(metaclass=PoolMeta):
     __name__ = 'crm.loyalty.transaction'
 
@@ -306,6 +316,7 @@ class Account(metaclass=PoolMeta):
                     'type': 'redeem',
                     'points': -reward.points,
                     'origin': str(delivered),
+                    'reward': reward.id,
                     'reason': reward.name,
                     'employee': employee.id if employee else None,
                     }])
