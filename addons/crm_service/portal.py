@@ -50,6 +50,11 @@ class Ticket(metaclass=PoolMeta):
     web_address = fields.Char(
         "Web Address", readonly=True,
         help="The network address that submitted the web form.")
+    web_key = fields.Char(
+        "Web Key", readonly=True, strip=False,
+        help="The hash of the e-mail, subject and description posted and of "
+        "the period they were posted in: the same post again is the same "
+        "ticket.")
 
     @classmethod
     def __setup__(cls):
@@ -58,10 +63,10 @@ class Ticket(metaclass=PoolMeta):
         cls._sql_constraints += [
             ('portal_token_hash_unique', Unique(t, t.portal_token_hash),
                 'crm_service.msg_ticket_portal_token_unique'),
+            ('web_key_unique', Unique(t, t.web_key),
+                'crm_service.msg_ticket_web_key_unique'),
             ]
         cls._sql_indexes.update({
-                Index(t, (t.portal_token_hash, Index.Equality()),
-                    where=t.portal_token_hash != None),  # noqa: E711
                 Index(t,
                     (t.web_address, Index.Equality()),
                     (t.create_date, Index.Range()),
@@ -80,6 +85,7 @@ class Ticket(metaclass=PoolMeta):
         default = default.copy() if default is not None else {}
         default.setdefault('portal_token_hash', None)
         default.setdefault('web_address', None)
+        default.setdefault('web_key', None)
         return super().copy(tickets, default=default)
 
     @property
@@ -179,30 +185,30 @@ class Ticket(metaclass=PoolMeta):
         email, phone, subject, description; return the ticket and the token
         of its status page, sent to the customer
 
-        The same e-mail, subject and description posted again within
-        DUPLICATE_WINDOW (a double click, a reload) return the ticket already
-        made and no token: its link was sent by e-mail and is never shown
-        to whoever posts the same words."""
+        The same e-mail, subject and description posted again in the same
+        or the previous period of DUPLICATE_WINDOW (a double click, a reload)
+        return the ticket already made and no token: its link was sent by
+        e-mail and is never shown to whoever posts the same words. The key
+        of the post is unique: the same post at once waits for the first
+        one's commit, fails and is started again by the route, then finds
+        its ticket."""
         pool = Pool()
         Opportunity = pool.get('sale.opportunity')
         Channel = pool.get('ir.chat.channel')
         email = values['email']
-        key = hashlib.sha256('\0'.join([
-                    email.lower(), values['subject'],
-                    values['description']]).encode()).hexdigest()
-        # Serialise the same post at once (PostgreSQL): the second waits
-        # for the first and is started again, seeing its ticket
-        cls._inbound_email_lock(f'web:{key}')
+        period = int(dt.datetime.now().timestamp()
+            // DUPLICATE_WINDOW.total_seconds())
+
+        def key(period):
+            return hashlib.sha256('\0'.join([
+                        str(period), email.lower(), values['subject'],
+                        values['description']]).encode()).hexdigest()
         with without_check_access():
-            recent = cls.search([
-                    ('channel', '=', 'web'),
-                    ('subject', '=', values['subject']),
-                    ('description', '=', values['description']),
-                    ('create_date', '>=', dt.datetime.now() - DUPLICATE_WINDOW),
-                    ], order=[('id', 'ASC')])
-        for ticket in recent:
-            if (ticket.portal_email or '').lower() == email.lower():
-                return ticket, None
+            same = cls.search([
+                    ('web_key', 'in', [key(period), key(period - 1)]),
+                    ], order=[('id', 'ASC')], limit=1)
+        if same:
+            return same[0], None
 
         party = Opportunity.capture_party(
             values['name'], email, values.get('phone'))
@@ -216,7 +222,8 @@ class Ticket(metaclass=PoolMeta):
                 description=values['description'],
                 channel='web',
                 reported_date=now_minute(),
-                web_address=address)
+                web_address=address,
+                web_key=key(period))
             ticket.save()
         Channel.subscribe_email(ticket, email)
         token = ticket.portal_new_token()
@@ -260,6 +267,6 @@ class PartyErase(metaclass=PoolMeta):
         Ticket = pool.get('crm.ticket')
         return super().to_erase(party_id) + [
             (Ticket, [('party', '=', party_id)], True,
-                ['portal_token_hash', 'web_address'],
-                [None, None]),
+                ['portal_token_hash', 'web_address', 'web_key'],
+                [None, None, None]),
             ]
