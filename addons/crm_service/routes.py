@@ -12,7 +12,7 @@ import html
 import re
 from urllib.parse import quote
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_time
 from werkzeug.utils import redirect
 
 from trytond.i18n import gettext
@@ -262,9 +262,13 @@ def _status(request, pool, lang, token):
 
 
 def _datetime(value, timezone):
-    "Format the UTC datetime in the timezone and the language of the page"
+    """Format the UTC datetime to the minute in the timezone and the
+    language of the page"""
+    locale = _locale()
     value = value.replace(tzinfo=tz.UTC).astimezone(timezone)
-    return format_datetime(value, format='medium', locale=_locale())
+    return str(locale.datetime_formats['medium']).replace(
+        '{1}', format_date(value, format='medium', locale=locale)).replace(
+        '{0}', format_time(value, format='short', locale=locale))
 
 
 def _status_page(request, ticket, lang):
@@ -285,8 +289,9 @@ def _status_page(request, ticket, lang):
         value = getattr(ticket, f'{name}_date')
         if value and ticket.state in {'resolved', 'closed'}:
             rows.append((_label(name), _datetime(value, timezone)))
+    # The texts of the customer and of the agents take their own direction
     details = ''.join(
-        f'<dt>{e(k)}</dt><dd>{e(v)}</dd>' for k, v in rows)
+        f'<dt>{e(k)}</dt><dd dir="auto">{e(v)}</dd>' for k, v in rows)
 
     messages = []
     for message in ticket.portal_messages():
@@ -300,7 +305,8 @@ def _status_page(request, ticket, lang):
             '<article><p><strong>'
             f'{e(author)}</strong> · '
             f'<time>{e(_datetime(message.create_date, timezone))}</time></p>'
-            f'<p style="white-space:pre-wrap">{e(message.content)}</p>'
+            f'<p dir="auto" style="white-space:pre-wrap">'
+            f'{e(message.content)}</p>'
             '</article>')
     if not messages:
         messages.append(f'<p>{e(_("no_message"))}</p>')
