@@ -151,8 +151,10 @@ def _ticket_form(request, pool, lang):
     else:
         url = request.script_root + quote(
             f'/{Transaction().database.name}/crm/ticket/{token}')
+        thanks = _('thanks', number=ticket.number or '',
+            date=_date(ticket.reported_date.date()))
         body = (
-            f'<p role="status">{e(_("thanks", number=ticket.number or "", date=_date(ticket.reported_date.date())))}</p>\n'  # noqa: E501
+            f'<p role="status">{e(thanks)}</p>\n'
             f'<p><a href="{e(url)}">{e(_("thanks_link"))}</a></p>')
     return _page(HTTPStatus.OK, e(_('thanks_title')), body, lang)
 
