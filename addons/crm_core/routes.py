@@ -304,23 +304,32 @@ def parse_form(request):
     return form
 
 
-def validate_form(form):
-    "Return the cleaned values of FORM_FIELDS or raise FormError"
+def validate_form(
+        form, fields=FORM_FIELDS, label=None, multiline=frozenset({'message'})):
+    """Return the cleaned values of the fields or raise FormError
+
+    fields maps the names to their maximal length, label gives the label of
+    a name (by default the lead form's), the spaces of the fields not
+    multiline are collapsed. A name field must not be empty, an email field
+    must be an address."""
+    if label is None:
+        def label(name):
+            return _('label_' + name)
     problems = []
     values = {}
-    for name, size in FORM_FIELDS.items():
+    for name, size in fields.items():
         value = form.get(name, '')
         # Checked before the spaces are collapsed: str.split() takes some
         # controls (\x0b, \x1c-\x1f, \x85) for spaces
         if _CONTROL & set(value):
-            problems.append(_('error_control', field=_('label_' + name)))
+            problems.append(_('error_control', field=label(name)))
             continue
         value = value.strip()
-        if name != 'message':
+        if name not in multiline:
             value = ' '.join(value.split())
         if len(value) > size:
             problems.append(_(
-                    'error_size', field=_('label_' + name),
+                    'error_size', field=label(name),
                     size=_number(size)))
             continue
         values[name] = value
@@ -366,6 +375,17 @@ def _lead_transaction(request, pool):
         return _page(
             HTTPStatus.NOT_FOUND, html.escape("Not Found"),
             '<p>The requested URL was not found on the server.</p>')
+    return form_response(request, pool, _lead)
+
+
+def form_response(request, pool, handler):
+    """Return handler(request, pool, lang) answered in the language of the
+    request, a FormError or a body that could not be read as an error page
+
+    Called inside the transaction of a public route whose body was read by
+    read_body into request.environ['crm_core.body'] (or its BodyError into
+    'crm_core.body_error'). A conflict with a concurrent transaction starts
+    the transaction again; anything else answers a page, never a trace."""
     transaction = Transaction()
     lang = _language(request, pool) or 'en'
     with transaction.set_context(language=lang):
@@ -373,7 +393,7 @@ def _lead_transaction(request, pool):
             error = request.environ.get('crm_core.body_error')
             if error:
                 raise FormError(error.status, [_(error.message)])
-            return _lead(request, pool, lang)
+            return handler(request, pool, lang)
         except FormError as e:
             transaction.rollback()
             return _error_page(e.status, e.problems, lang)
@@ -388,14 +408,14 @@ def _lead_transaction(request, pool):
             retry = request.environ.get('crm_core.conflicts', 0)
             if retry < _CONFLICT_RETRY:
                 request.environ['crm_core.conflicts'] = retry + 1
-                logger.info("lead capture conflict, again", exc_info=True)
+                logger.info("public form conflict, again", exc_info=True)
                 raise _CaptureConflict()
-            logger.exception("lead capture failed")
+            logger.exception("public form failed")
             transaction.rollback()
             return _error_page(
                 HTTPStatus.INTERNAL_SERVER_ERROR, [_('error_internal')], lang)
         except Exception:
-            logger.exception("lead capture failed")
+            logger.exception("public form failed")
             transaction.rollback()
             return _error_page(
                 HTTPStatus.INTERNAL_SERVER_ERROR, [_('error_internal')], lang)
