@@ -10,7 +10,7 @@ from sql import Select
 
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import Index
+from trytond.model import Index, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.tools.email_ import EmailNotValidError, validate_email
 from trytond.transaction import Transaction
@@ -61,14 +61,23 @@ class Rule(metaclass=PoolMeta):
 class ChatMessage(metaclass=PoolMeta):
     __name__ = 'ir.chat.message'
 
+    crm_email_message_id = fields.Char(
+        "E-mail Message-ID", readonly=True, strip=False,
+        help="The Message-ID of the inbound e-mail posted as the message; "
+        "its reference becomes that of the e-mail relaying it to the other "
+        "followers.")
+
     @classmethod
     def __setup__(cls):
         super().__setup__()
         t = cls.__table__()
         # The replies are found by the Message-ID they answer
-        cls._sql_indexes.add(
-            Index(t, (t.reference, Index.Equality()),
-                where=t.reference != None))  # noqa: E711
+        cls._sql_indexes.update({
+                Index(t, (t.reference, Index.Equality()),
+                    where=t.reference != None),  # noqa: E711
+                Index(t, (t.crm_email_message_id, Index.Equality()),
+                    where=t.crm_email_message_id != None),  # noqa: E711
+                })
 
 
 class InboundEmailMixin:
@@ -180,7 +189,10 @@ class InboundEmailMixin:
             # The same e-mail delivered again is posted once
             posted = Message.search([
                     ('channel', '=', channel.id),
-                    ('reference', '=', message_id),
+                    ['OR',
+                        ('reference', '=', message_id),
+                        ('crm_email_message_id', '=', message_id),
+                        ],
                     ], limit=1)
             if posted:
                 return
@@ -209,6 +221,7 @@ class InboundEmailMixin:
             audience='public',
             content='\n\n'.join(lines) or '-',
             reference=message_id,
+            crm_email_message_id=message_id,
             **author)
         post.save()
         sender = (author.get('email') or '').lower()
@@ -253,7 +266,10 @@ class InboundEmailMixin:
             if records:
                 return records[0]
             messages = Message.search([
-                    ('reference', 'in', ids),
+                    ['OR',
+                        ('reference', 'in', ids),
+                        ('crm_email_message_id', 'in', ids),
+                        ],
                     ('channel.resource', 'like', cls.__name__ + ',%'),
                     ], order=[('id', 'ASC')], limit=1)
             if messages:

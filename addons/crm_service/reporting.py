@@ -100,7 +100,8 @@ class _Reporting(ModelSQL, ModelView):
     team = fields.Many2One('crm.team', "Team")
     employee = fields.Many2One('company.employee', "Agent")
     category = fields.Many2One('crm.ticket.category', "Category")
-    priority = fields.Selection('get_priorities', "Priority")
+    priority = fields.Selection(
+        'get_priorities', "Priority", sort=False)
     dimension_name = fields.Function(
         fields.Char("Name"), 'get_dimension_name')
 
@@ -188,13 +189,15 @@ class _Reporting(ModelSQL, ModelView):
             where=where, group_by=[c.as_(n) for n, c in groups.items()])
 
     def get_dimension_name(self, name):
-        for dimension in DIMENSIONS:
-            value = getattr(self, dimension)
-            if dimension == 'priority' and value:
-                return dict(self.get_priorities()).get(value, value)
-            elif value:
-                return value.rec_name
-        return self.company.rec_name if self.company else None
+        "The name of the team, agent, category or priority of the row"
+        dimension = self._dimension()
+        if dimension is None:
+            return self.company.rec_name if self.company else None
+        value = getattr(self, dimension)
+        if value and dimension == 'priority':
+            return dict(self.get_priorities()).get(value, value)
+        elif value:
+            return value.rec_name
 
 
 class Backlog(_Reporting):
