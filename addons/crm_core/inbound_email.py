@@ -10,7 +10,8 @@ from sql import Select
 
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import Index, fields
+from trytond.model import Index, Unique, fields
+from trytond.model.modelsql import SQLConstraintError
 from trytond.pool import Pool, PoolMeta
 from trytond.tools.email_ import EmailNotValidError, validate_email
 from trytond.transaction import Transaction
@@ -71,6 +72,12 @@ class ChatMessage(metaclass=PoolMeta):
     def __setup__(cls):
         super().__setup__()
         t = cls.__table__()
+        # An e-mail is posted once to a chat, whatever the workers do
+        cls._sql_constraints += [
+            ('crm_email_message_id_unique',
+                Unique(t, t.channel, t.crm_email_message_id),
+                'crm_core.msg_chat_email_message_id_unique'),
+            ]
         # The replies are found by the Message-ID they answer
         cls._sql_indexes.update({
                 Index(t, (t.reference, Index.Equality()),
@@ -111,16 +118,41 @@ class InboundEmailMixin:
         message_id = inbound_message_id(message)
 
         cls._inbound_email_lock(message_id)
+        try:
+            record, stored = cls._inbound_email_store(
+                message, headers, subject, text, attachments, message_id)
+        except (backend.DatabaseIntegrityError, SQLConstraintError) as e:
+            if not message_id:
+                raise
+            # The other worker committed after this transaction's snapshot
+            # was taken and before the lock was: its record or message is
+            # unique, the retry in a new snapshot finds it
+            raise backend.DatabaseOperationalError(
+                f'the e-mail {message_id} was stored meanwhile') from e
+        if not stored:
+            return record
+        Attachment.save([
+                Attachment(
+                    resource=record, name=(a.get('filename') or 'attachment'),
+                    type='data', data=a['data'])
+                for a in attachments])
+        return record
+
+    @classmethod
+    def _inbound_email_store(
+            cls, message, headers, subject, text, attachments, message_id):
+        """Create the record or post the reply to its chat; return the
+        record and whether the e-mail is new to it"""
         record = cls._inbound_email_record(message)
         if record and message_id and message_id == getattr(
                 record, cls._inbound_email_id_field):
             # the same e-mail delivered again
-            return record
+            return record, False
         if record:
             if not record._inbound_email_post(
                     message, text, subject, attachments):
                 # already posted, with its attachments
-                return record
+                return record, False
         else:
             name, address = '', ''
             if headers.get('From'):
@@ -131,12 +163,7 @@ class InboundEmailMixin:
             name = ' '.join(strip_unsafe(name).split())[:100]
             record = cls._inbound_email_create(
                 message, name, address, subject, text, message_id)
-        Attachment.save([
-                Attachment(
-                    resource=record, name=(a.get('filename') or 'attachment'),
-                    type='data', data=a['data'])
-                for a in attachments])
-        return record
+        return record, True
 
     @classmethod
     def _inbound_email_create(
