@@ -9,7 +9,7 @@ import unittest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from .tools import BrowserTestCase, artifacts_on_failure
+from .tools import BrowserTestCase, ScreenWalker, artifacts_on_failure
 
 SUBJECT = 'Monitor arrived with a cracked screen'
 
@@ -150,6 +150,22 @@ class HelpdeskBrowserTest(BrowserTestCase):
             'the working hours are not shown')
         self.assertIn('09:00', text)
         self.assertIn('Christmas Day', text)
+
+    @artifacts_on_failure
+    def test_reports(self):
+        "The helpdesk reports open in their list and graph views"
+        walker = ScreenWalker(self.sao, self.server)
+        paths = [p for p in walker.entries(['Helpdesk'])
+            if p[:2] == ('Helpdesk', 'Reports')]
+        self.assertEqual([p[2] for p in paths], [
+                "Backlog", "Backlog over Time", "SLA Compliance",
+                "Response and Resolution Times"])
+        opened, failures = walker.walk(name=self.id(), paths=paths)
+        self.assertFalse(failures, 'screens that do not work:\n' + '\n'.join(
+                f"  {' > '.join(p)}: {m}" for p, m in failures.items()))
+        self.assertEqual(
+            {p: set(t) for p, t in opened.items()},
+            {p: {'tree', 'graph'} for p in paths})
 
 
 if __name__ == '__main__':

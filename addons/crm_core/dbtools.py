@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from sql import Cast, Column, Select, Values
 from sql.conditionals import Coalesce
-from sql.functions import CurrentTimestamp, Function
+from sql.functions import CurrentTimestamp, DateTrunc, Extract, Function
 from sql.operators import Any, Concat
 
 from trytond import backend
@@ -82,6 +82,41 @@ def datetime_plus(datetime_column, interval_column):
         return _SQLiteDateTime(datetime_column, Concat(
                 Concat('+', Coalesce(interval_column, 0)), ' seconds'))
     return datetime_column + Coalesce(interval_column, dt.timedelta(0))
+
+
+class _SQLiteDate(Function):
+    __slots__ = ()
+    _function = 'DATE'
+
+
+class _SQLiteStrftime(Function):
+    __slots__ = ()
+    _function = 'STRFTIME'
+
+
+def period_start(period, datetime_column):
+    """The first day of the day, ISO week (Monday) or month of the date-time
+    column, as a date
+
+    SQLite's date_trunc of the host knows no week."""
+    if period not in {'day', 'week', 'month'}:
+        raise ValueError(period)
+    if backend.name == 'sqlite':
+        if period == 'day':
+            return _SQLiteDate(datetime_column)
+        elif period == 'week':
+            return _SQLiteDate(datetime_column, '-6 days', 'weekday 1')
+        return _SQLiteDate(datetime_column, 'start of month')
+    return Cast(DateTrunc(period, datetime_column), 'DATE')
+
+
+def hours_between(end_column, start_column):
+    "The hours from the start to the end date-time column, as a float"
+    if backend.name == 'sqlite':
+        # whole seconds: julianday's float loses them
+        return (_SQLiteStrftime('%s', end_column)
+            - _SQLiteStrftime('%s', start_column)) / 3600.0
+    return Extract('EPOCH', end_column - start_column) / 3600
 
 
 def in_values(column, values):

@@ -10,7 +10,8 @@ from sql import Select
 
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import Index
+from trytond.model import Index, Unique, fields
+from trytond.model.modelsql import SQLConstraintError
 from trytond.pool import Pool, PoolMeta
 from trytond.tools.email_ import EmailNotValidError, validate_email
 from trytond.transaction import Transaction
@@ -61,14 +62,29 @@ class Rule(metaclass=PoolMeta):
 class ChatMessage(metaclass=PoolMeta):
     __name__ = 'ir.chat.message'
 
+    crm_email_message_id = fields.Char(
+        "E-mail Message-ID", readonly=True, strip=False,
+        help="The Message-ID of the inbound e-mail posted as the message; "
+        "its reference becomes that of the e-mail relaying it to the other "
+        "followers.")
+
     @classmethod
     def __setup__(cls):
         super().__setup__()
         t = cls.__table__()
+        # An e-mail is posted once to a chat, whatever the workers do
+        cls._sql_constraints += [
+            ('crm_email_message_id_unique',
+                Unique(t, t.channel, t.crm_email_message_id),
+                'crm_core.msg_chat_email_message_id_unique'),
+            ]
         # The replies are found by the Message-ID they answer
-        cls._sql_indexes.add(
-            Index(t, (t.reference, Index.Equality()),
-                where=t.reference != None))  # noqa: E711
+        cls._sql_indexes.update({
+                Index(t, (t.reference, Index.Equality()),
+                    where=t.reference != None),  # noqa: E711
+                Index(t, (t.crm_email_message_id, Index.Equality()),
+                    where=t.crm_email_message_id != None),  # noqa: E711
+                })
 
 
 class InboundEmailMixin:
@@ -102,16 +118,41 @@ class InboundEmailMixin:
         message_id = inbound_message_id(message)
 
         cls._inbound_email_lock(message_id)
+        try:
+            record, stored = cls._inbound_email_store(
+                message, headers, subject, text, attachments, message_id)
+        except (backend.DatabaseIntegrityError, SQLConstraintError) as e:
+            if not message_id:
+                raise
+            # The other worker committed after this transaction's snapshot
+            # was taken and before the lock was: its record or message is
+            # unique, the retry in a new snapshot finds it
+            raise backend.DatabaseOperationalError(
+                f'the e-mail {message_id} was stored meanwhile') from e
+        if not stored:
+            return record
+        Attachment.save([
+                Attachment(
+                    resource=record, name=(a.get('filename') or 'attachment'),
+                    type='data', data=a['data'])
+                for a in attachments])
+        return record
+
+    @classmethod
+    def _inbound_email_store(
+            cls, message, headers, subject, text, attachments, message_id):
+        """Create the record or post the reply to its chat; return the
+        record and whether the e-mail is new to it"""
         record = cls._inbound_email_record(message)
         if record and message_id and message_id == getattr(
                 record, cls._inbound_email_id_field):
             # the same e-mail delivered again
-            return record
+            return record, False
         if record:
             if not record._inbound_email_post(
                     message, text, subject, attachments):
                 # already posted, with its attachments
-                return record
+                return record, False
         else:
             name, address = '', ''
             if headers.get('From'):
@@ -122,12 +163,7 @@ class InboundEmailMixin:
             name = ' '.join(strip_unsafe(name).split())[:100]
             record = cls._inbound_email_create(
                 message, name, address, subject, text, message_id)
-        Attachment.save([
-                Attachment(
-                    resource=record, name=(a.get('filename') or 'attachment'),
-                    type='data', data=a['data'])
-                for a in attachments])
-        return record
+        return record, True
 
     @classmethod
     def _inbound_email_create(
@@ -180,7 +216,10 @@ class InboundEmailMixin:
             # The same e-mail delivered again is posted once
             posted = Message.search([
                     ('channel', '=', channel.id),
-                    ('reference', '=', message_id),
+                    ['OR',
+                        ('reference', '=', message_id),
+                        ('crm_email_message_id', '=', message_id),
+                        ],
                     ], limit=1)
             if posted:
                 return
@@ -209,6 +248,7 @@ class InboundEmailMixin:
             audience='public',
             content='\n\n'.join(lines) or '-',
             reference=message_id,
+            crm_email_message_id=message_id,
             **author)
         post.save()
         sender = (author.get('email') or '').lower()
@@ -253,7 +293,10 @@ class InboundEmailMixin:
             if records:
                 return records[0]
             messages = Message.search([
-                    ('reference', 'in', ids),
+                    ['OR',
+                        ('reference', 'in', ids),
+                        ('crm_email_message_id', 'in', ids),
+                        ],
                     ('channel.resource', 'like', cls.__name__ + ',%'),
                     ], order=[('id', 'ASC')], limit=1)
             if messages:

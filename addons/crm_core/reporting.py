@@ -487,7 +487,12 @@ class ReportingXLSX(Report):
         sheet = workbook.add_worksheet(
             re.sub(r'[\[\]:*?/\\]', '-', Model.__string__)[:31])
         bold = workbook.add_format({'bold': True})
-        date_format = workbook.add_format({'num_format': 'yyyy-mm'})
+        # The month of the forecasts, the day of the helpdesk's periods
+        date_format = workbook.add_format({
+                'num_format': getattr(Model, '_xlsx_date_format', 'yyyy-mm')})
+        datetime_format = workbook.add_format(
+            {'num_format': 'yyyy-mm-dd hh:mm'})
+        float_format = workbook.add_format({'num_format': '#,##0.0'})
         money_format = workbook.add_format({'num_format': '#,##0.00'})
         rate_format = workbook.add_format({'num_format': '0.0%'})
         for column, name in enumerate(Model._xlsx_fields):
@@ -512,10 +517,14 @@ class ReportingXLSX(Report):
                     sheet.write_string(row, column, value.rec_name)
                 elif type_ == 'date':
                     sheet.write_datetime(row, column, value, date_format)
+                elif type_ == 'datetime':
+                    sheet.write_datetime(row, column, value, datetime_format)
                 elif type_ == 'numeric':
                     sheet.write_number(row, column, value, money_format)
                 elif name.endswith('_rate'):
                     sheet.write_number(row, column, value, rate_format)
+                elif type_ == 'float':
+                    sheet.write_number(row, column, value, float_format)
                 else:
                     sheet.write(row, column, value)
         workbook.close()
