@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from sql import Cast, Column, Values
 from sql.conditionals import Coalesce
-from sql.functions import CurrentTimestamp, Function
+from sql.functions import CurrentTimestamp, Extract, Function
 from sql.operators import Any, Concat
 
 from trytond import backend
@@ -80,6 +80,15 @@ def datetime_plus(datetime_column, interval_column):
         return _SQLiteDateTime(datetime_column, Concat(
                 Concat('+', Coalesce(interval_column, 0)), ' seconds'))
     return datetime_column + Coalesce(interval_column, dt.timedelta(0))
+
+
+def interval_hours(column):
+    """The interval column in hours, as a number
+
+    SQLite stores an interval as seconds."""
+    if backend.name == 'sqlite':
+        return Cast(column, 'REAL') / 3600.0
+    return Extract('EPOCH', column) / 3600
 
 
 def in_values(column, values):
