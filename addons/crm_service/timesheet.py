@@ -267,7 +267,7 @@ class _TimeMixin(ModelSQL, ModelView):
                 ticket.company.as_('company'),
                 group.as_(cls._group_name),
                 Count(ticket.id, distinct=True).as_('tickets'),
-                Sum(hours).as_('hours'),
+                cls.hours.sql_cast(Sum(hours)).as_('hours'),
                 Sum(numeric(line.cost_price) * hours).as_('cost'),
                 where=where,
                 group_by=[ticket.company, group])
