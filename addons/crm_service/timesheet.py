@@ -68,7 +68,7 @@ class Ticket(metaclass=PoolMeta):
         cls._buttons.update({
                 'record_time': {
                     'invisible': Eval('state') == 'cancelled',
-                    'icon': 'tryton-clock',
+                    'icon': 'tryton-timesheet',
                     'depends': ['state'],
                     },
                 })
