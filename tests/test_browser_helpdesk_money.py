@@ -70,9 +70,14 @@ class HelpdeskMoneyBrowserTest(BrowserTestCase):
         shown = sao.visible(
             'input[name="timesheet_cost"]', form).get_attribute('value')
         self.assertIn(f'{cost:.2f}', shown.replace(',', ''))
-        lines = sao.visible('[name="timesheet_lines"]', form)
+        lines = sao.visible(
+            'input[name="timesheet_lines"]', form).find_element(
+            By.XPATH, 'ancestor::div[contains(@class, "form-many2many ")]')
+        # the lines of the demo are described by the ticket's subject; the
+        # sums are a row of their own
         sao.wait(lambda driver: len([r for r in lines.find_elements(
-                        By.CSS_SELECTOR, 'tbody > tr') if r.text]) == count,
+                        By.CSS_SELECTOR, 'tbody > tr')
+                    if subject in r.text]) == count,
             'the timesheet lines are not listed')
 
         sao.click(form, 'record_time')
@@ -84,7 +89,8 @@ class HelpdeskMoneyBrowserTest(BrowserTestCase):
         lines = sao.view(sao.driver.find_element(
                 By.CSS_SELECTOR, '#tabcontent > .tab-pane.active'), 'tree')
         sao.wait(lambda driver: len([r for r in lines.find_elements(
-                        By.CSS_SELECTOR, 'tbody > tr') if r.text]) == count,
+                        By.CSS_SELECTOR, 'tbody > tr')
+                    if subject in r.text]) == count,
             'the tab does not list the lines of the ticket')
 
     @artifacts_on_failure
