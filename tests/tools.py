@@ -68,6 +68,8 @@ CACHE = ROOT / '.cache' / 'browser'
 ARTIFACTS = ROOT / 'var' / 'test-artifacts'
 MODULES = [
     'crm_core', 'crm_marketing', 'crm_service', 'crm_survey', 'crm_loyalty']
+# The host modules the CRM modules extend when activated (extras_depend)
+EXTRAS = ['timesheet_cost', 'attendance']
 DATABASE = 'crm'
 LANGUAGES = ['bg', 'ru', 'zh_CN', 'he']
 LOGIN = 'admin'
@@ -130,7 +132,8 @@ def prepare_database(directory, name=DATABASE, demo=False):
         path.touch()
         process = subprocess.run([
                 BIN / 'trytond-admin', *trytond_config(directory),
-                '-d', name, '-u', *MODULES, '--activate-dependencies',
+                '-d', name, '-u', *MODULES, *EXTRAS,
+                '--activate-dependencies',
                 # the demo logins work in these languages
                 *(['-l', *LANGUAGES] if demo else []),
                 '--email', EMAIL],

@@ -844,6 +844,55 @@ def setup_helpdesk(config, company, customers, employees, today):
             ticket.click(button)
 
 
+def setup_complaint_types():
+    "The complaint types the agents choose from when a ticket becomes one"
+    Type = Model.get('sale.complaint.type')
+    IrModel = Model.get('ir.model')
+    for name, model in [("Sale", 'sale.sale'), ("Sale Line", 'sale.line'),
+            ("Invoice", 'account.invoice'),
+            ("Invoice Line", 'account.invoice.line')]:
+        if not Type.find([('name', '=', name)]):
+            origin, = IrModel.find([('name', '=', model)])
+            Type(name=name, origin=origin).save()
+
+
+def setup_helpdesk_time(company, today):
+    """The cost prices of the agents and the time they spent on the tickets
+    they worked, where timesheet_cost is activated"""
+    Module = Model.get('ir.module')
+    if not Module.find([
+                ('name', '=', 'timesheet_cost'),
+                ('state', '=', 'activated')]):
+        return
+    Employee = Model.get('company.employee')
+    Ticket = Model.get('crm.ticket')
+    Work = Model.get('timesheet.work')
+    Line = Model.get('timesheet.line')
+    step('helpdesk time…')
+    for name, cost in [("Nina Kowalski", '45'), ("Omar Haddad", '38')]:
+        employee, = Employee.find([
+                ('party.name', '=', name), ('company', '=', company.id)])
+        if not employee.cost_prices:
+            employee.cost_prices.new(
+                date=today - dt.timedelta(days=365), cost_price=Decimal(cost))
+            employee.save()
+    tickets = Ticket.find([
+            ('company', '=', company.id),
+            ('employee', '!=', None),
+            ('state', 'in', ['open', 'waiting', 'resolved', 'closed']),
+            ])
+    for i, ticket in enumerate(tickets):
+        if Work.find([('origin', '=', str(ticket))]):
+            continue
+        work = Work(origin=ticket, company=company)
+        work.save()
+        for minutes in [20 + 10 * (i % 4), 45][:1 + i % 2]:
+            Line(work=work, company=company, employee=ticket.employee,
+                date=today - dt.timedelta(days=i % 3),
+                duration=dt.timedelta(minutes=minutes),
+                description=ticket.subject).save()
+
+
 def close_config_wizard():
     "Mark the first-login configuration wizard as done"
     Item = Model.get('ir.module.config_wizard.item')
@@ -914,6 +963,8 @@ def load(config):
     setup_assignment(company, employees, today)
     setup_scoring(company)
     setup_helpdesk(config, company, customers, employees, today)
+    setup_complaint_types()
+    setup_helpdesk_time(company, today)
     close_config_wizard()
     return True
 

@@ -8,6 +8,8 @@ DB=${DB:-crm}
 PORT=${PORT:-8000}
 PASSWORD=${CRM_ADMIN_PASSWORD:-admin}
 MODULES=${CRM_MODULES:-crm_core crm_marketing crm_service crm_survey crm_loyalty}
+# The host modules the CRM modules extend when activated (extras_depend)
+EXTRAS="timesheet_cost attendance"
 # The languages the suite is translated into: loaded and translatable
 LANGUAGES="bg ru zh_CN he"
 # trytond 8.0 reads a relative SQLite path from the filesystem root, so the
@@ -55,12 +57,12 @@ fi
 
 if "$bin/python" tools/database.py exists "$DB"; then
     echo "==> Updating the modules of the $where"
-    "$bin/trytond-admin" -d "$DB" -u $MODULES --activate-dependencies -p \
+    "$bin/trytond-admin" -d "$DB" -u $MODULES $EXTRAS --activate-dependencies -p \
         -l $LANGUAGES
 else
     echo "==> Creating the $where with the CRM modules (takes a minute or two)"
     "$bin/python" tools/database.py create "$DB"
-    "$bin/trytond-admin" -d "$DB" -u $MODULES --activate-dependencies \
+    "$bin/trytond-admin" -d "$DB" -u $MODULES $EXTRAS --activate-dependencies \
         -l $LANGUAGES \
         --email "admin@example.com"
 fi

@@ -119,6 +119,15 @@ def hours_between(end_column, start_column):
     return Extract('EPOCH', end_column - start_column) / 3600
 
 
+def interval_hours(column):
+    """The interval column in hours, as a number
+
+    SQLite stores an interval as seconds."""
+    if backend.name == 'sqlite':
+        return Cast(column, 'REAL') / 3600.0
+    return Extract('EPOCH', column) / 3600
+
+
 def in_values(column, values):
     """The condition column in values, for one statement
 

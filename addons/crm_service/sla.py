@@ -534,7 +534,7 @@ class Ticket(metaclass=PoolMeta):
             with Transaction().set_context(company=team.company.id):
                 today = Date.today()
             members = [m for m in team.members if m.active]
-            absent = {m.employee for m in members if m.absence_on(today)}
+            absent = cls._sla_away(team.company, members, today)
             present = [m.employee for m in members
                 if m.employee not in absent]
             if not absent or not present:
@@ -549,6 +549,12 @@ class Ticket(metaclass=PoolMeta):
                 to_save.append(ticket)
         if to_save:
             cls.save(to_save)
+
+    @classmethod
+    def _sla_away(cls, company, members, date):
+        """Return the employees of the team members who are away on the
+        date: absent as team members (and not clocked in, with attendance)"""
+        return {m.employee for m in members if m.absence_on(date)}
 
     @classmethod
     def _sla_load(cls, employees):

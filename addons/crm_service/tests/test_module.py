@@ -24,7 +24,7 @@ class CrmServiceTestCase(
         CompanyTestMixin, ModuleTestCase):
     "Test CRM Service module"
     module = 'crm_service'
-    extras = ['timesheet']
+    extras = ['attendance', 'timesheet', 'timesheet_cost']
 
     @with_transaction()
     def test_ticket_sequence_default(self):
