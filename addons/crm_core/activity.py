@@ -303,7 +303,7 @@ class Activity(EmployeeTeamsMixin, Workflow, ModelSQL, ModelView):
             label = Model.get_name(model)
             ids = list({r for _, r in pairs})
             readable = set()
-            for sub_ids in grouped_slice(ids):
+            for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
                 # the record rules of the user decide what is named
                 readable.update(map(int, Resource.search(
                             [('id', 'in', list(sub_ids))], order=[])))

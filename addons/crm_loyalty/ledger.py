@@ -11,6 +11,7 @@ from sql.conditionals import Case, Coalesce, Greatest, Least
 from sql.functions import CurrentTimestamp
 from sql.operators import Equal
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Exclude, Index, ModelSQL, ModelView, Unique, fields)
@@ -248,7 +249,7 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
         if account_ids is None:
             cursor.execute(*table.update([table.balance], [total]))
         else:
-            for sub_ids in grouped_slice(account_ids):
+            for sub_ids in grouped_slice(account_ids, backend.MAX_QUERY_PARAMS):
                 cursor.execute(*table.update(
                         [table.balance], [total],
                         where=reduce_ids(table.id, sub_ids)))
@@ -260,20 +261,17 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
         passed, the oldest first; set-based and idempotent"""
         pool = Pool()
         Date = pool.get('ir.date')
+        Program = pool.get('crm.loyalty.program')
         Transaction_ = pool.get('crm.loyalty.transaction')
         if date is None:
             date = Date.today()
         # a spending committed on an account after the snapshot makes the
         # update of its balance fail: the run is retried in a new snapshot
         line = Transaction_.__table__()
-        expired = Transaction_.__table__()
         cursor = Transaction().connection.cursor()
         remaining = Transaction_.remaining_query()
-        already = expired.select(
-            expired.award, where=expired.award != Null)
-        where = ((remaining.expiry_date < date)
-            & (remaining.remaining > 0)
-            & ~remaining.id.in_(already))
+        # an award expired already has nothing left: its expiry took it
+        where = (remaining.expiry_date < date) & (remaining.remaining > 0)
         cursor.execute(*remaining.select(
                 remaining.account, where=where, group_by=[remaining.account]))
         account_ids = sorted(a for a, in cursor)
@@ -288,12 +286,12 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
             line.date, line.award, line.reason,
             line.create_date, line.create_uid]
         cursor.execute(*line.insert(columns, query))
-        if account_ids:
+        liable = Program.search([('liability', '=', True)])
+        if account_ids and liable:
             Transaction_.book(Transaction_.search([
-                        ('account', 'in', account_ids),
+                        ('account.program', 'in', [p.id for p in liable]),
                         ('type', '=', 'expire'),
                         ('move', '=', None),
-                        ('account.program.liability', '=', True),
                         ]))
         if account_ids:
             cls.update_balances(account_ids)
@@ -345,7 +343,7 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
                 if new_id != tier_id:
                     changes[new_id].append(account_id)
         for tier_id, account_ids in changes.items():
-            for sub_ids in grouped_slice(account_ids):
+            for sub_ids in grouped_slice(account_ids, backend.MAX_QUERY_PARAMS):
                 cursor.execute(*account.update(
                         [account.tier, account.tier_date],
                         [tier_id, date],
@@ -497,33 +495,32 @@ class LoyaltyTransaction(ModelSQL, ModelView):
         other spendings of the account take from the awards first in, first
         out (by expiry date, then date)"""
         line = cls.__table__()
-        aimed = cls.__table__()
-        targeted = aimed.select(
-            aimed.award.as_('award'), Sum(-aimed.points).as_('points'),
-            where=(aimed.award != Null) & (aimed.points < 0),
-            group_by=[aimed.award])
-        award = line.points > 0
-        taken = Coalesce(targeted.points, 0)
-        available = Greatest(0, line.points - taken)
-        account = Window([line.account])
+        # what the spendings aimed at each award took of it: the award and
+        # its aimed spendings share the partition of the award's id
+        taken = Sum(Case((line.points < 0, -line.points), else_=0),
+            window=Window([Coalesce(line.award, line.id)]))
+        lines = line.select(
+            line.id, line.account, line.company, line.points,
+            line.expiry_date, line.date, line.award, taken.as_('taken'))
+        award = lines.points > 0
+        available = Greatest(0, lines.points - lines.taken)
         # the untargeted spendings, and what aimed spendings took beyond
         # their award
         spent = Sum(
-            Case(((line.points < 0) & (line.award == Null), -line.points),
-                (award, Greatest(0, taken - line.points)),
+            Case(((lines.points < 0) & (lines.award == Null), -lines.points),
+                (award, Greatest(0, lines.taken - lines.points)),
                 else_=0),
-            window=account)
+            window=Window([lines.account]))
         available_before = Sum(Case((award, available), else_=0),
-            window=Window([line.account],
+            window=Window([lines.account],
                 order_by=[
-                    Coalesce(line.expiry_date, dt.date.max).asc,
-                    line.date.asc, line.id.asc]))
-        query = line.join(targeted, 'LEFT',
-            condition=targeted.award == line.id).select(
-                line.id, line.account, line.company, line.points,
-                line.expiry_date, line.date,
-                available.as_('available'), spent.as_('spent'),
-                available_before.as_('available_before'))
+                    Coalesce(lines.expiry_date, dt.date.max).asc,
+                    lines.date.asc, lines.id.asc]))
+        query = lines.select(
+            lines.id, lines.account, lines.company, lines.points,
+            lines.expiry_date,
+            available.as_('available'), spent.as_('spent'),
+            available_before.as_('available_before'))
         return query.select(
             query.id, query.account, query.company, query.expiry_date,
             Greatest(0, Least(query.available,
@@ -535,7 +532,7 @@ class LoyaltyTransaction(ModelSQL, ModelView):
         "Yield (account, expiry date, unspent points) of the awards"
         cursor = Transaction().connection.cursor()
         query = cls.remaining_query()
-        for sub_ids in grouped_slice(account_ids):
+        for sub_ids in grouped_slice(account_ids, backend.MAX_QUERY_PARAMS):
             cursor.execute(*query.select(
                     query.account, query.expiry_date, query.remaining,
                     where=reduce_ids(query.account, sub_ids)))
@@ -547,7 +544,7 @@ class LoyaltyTransaction(ModelSQL, ModelView):
         query = cls.remaining_query()
         result = {t.id: None for t in transactions}
         accounts = {t.account.id for t in transactions}
-        for sub_ids in grouped_slice(accounts):
+        for sub_ids in grouped_slice(accounts, backend.MAX_QUERY_PARAMS):
             cursor.execute(*query.select(query.id, query.remaining,
                     where=reduce_ids(query.account, sub_ids)))
             for id_, remaining in cursor:

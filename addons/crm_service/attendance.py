@@ -4,6 +4,7 @@
 """Presence from the host's attendance: an agent not clocked in is away"""
 from sql.aggregate import Max
 
+from trytond import backend
 from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
@@ -30,7 +31,7 @@ class Ticket(metaclass=PoolMeta):
         last = Line.__table__()
         cursor = Transaction().connection.cursor()
         clocked_in = set()
-        for sub_ids in grouped_slice([e.id for e in employees]):
+        for sub_ids in grouped_slice([e.id for e in employees], backend.MAX_QUERY_PARAMS):
             where = ((last.company == company.id) & (last.date == date)
                 & reduce_ids(last.employee, sub_ids))
             latest = last.select(

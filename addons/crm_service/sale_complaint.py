@@ -5,6 +5,7 @@
 ticket, and their outcome shown on the ticket"""
 from collections import defaultdict
 
+from trytond import backend
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
@@ -99,7 +100,7 @@ class Ticket(metaclass=PoolMeta):
         pool = Pool()
         Action = pool.get('sale.complaint.action')
         results = {n: defaultdict(list) for n in names}
-        for sub_ids in grouped_slice([t.id for t in tickets]):
+        for sub_ids in grouped_slice([t.id for t in tickets], backend.MAX_QUERY_PARAMS):
             actions = Action.search([
                     ('complaint.service_ticket', 'in', list(sub_ids)),
                     ('result', '!=', None),

@@ -10,6 +10,7 @@ from sql import Null
 from sql.aggregate import Count
 from sql.operators import Not
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, fields, sequence_ordered)
@@ -501,7 +502,7 @@ class Ticket(metaclass=PoolMeta):
                 ]:
             cursor.execute(*table.select(table.id, where=where))
             ids = escalated[level] = [i for i, in cursor]
-            for sub_ids in grouped_slice(ids):
+            for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
                 cursor.execute(*table.update(
                         [table.sla_escalation], [level],
                         where=reduce_ids(table.id, sub_ids)))
@@ -562,7 +563,7 @@ class Ticket(metaclass=PoolMeta):
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         load = dict.fromkeys((e.id for e in employees), 0)
-        for sub_ids in grouped_slice(list(load)):
+        for sub_ids in grouped_slice(list(load), backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.select(
                     table.employee, Count(table.id),
                     where=reduce_ids(table.employee, sub_ids)
@@ -587,7 +588,7 @@ class Ticket(metaclass=PoolMeta):
         if not by_employee:
             return
         notifications = []
-        for sub_ids in grouped_slice(list(by_employee)):
+        for sub_ids in grouped_slice(list(by_employee), backend.MAX_QUERY_PARAMS):
             for user in User.search([
                         ('employees', 'in', list(sub_ids)),
                         ('active', '=', True),

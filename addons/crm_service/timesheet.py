@@ -11,6 +11,7 @@ from sql import Cast
 from sql.aggregate import Count, Min, Sum
 from sql.operators import Concat
 
+from trytond import backend
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.modules.crm_core.dbtools import interval_hours, numeric
 from trytond.modules.currency.fields import Monetary
@@ -89,7 +90,7 @@ class Ticket(metaclass=PoolMeta):
         work = Work.__table__()
         line = Line.__table__()
         cursor = Transaction().connection.cursor()
-        for sub_tickets in grouped_slice(tickets):
+        for sub_tickets in grouped_slice(tickets, backend.MAX_QUERY_PARAMS):
             references = [str(t) for t in sub_tickets]
             cursor.execute(*work.join(
                     line, condition=line.work == work.id).select(
@@ -124,7 +125,7 @@ class Ticket(metaclass=PoolMeta):
         pool = Pool()
         Work = pool.get('timesheet.work')
         works = {}
-        for sub_tickets in grouped_slice(tickets):
+        for sub_tickets in grouped_slice(tickets, backend.MAX_QUERY_PARAMS):
             sub_tickets = list(sub_tickets)
             by_origin = {str(t): t for t in sub_tickets}
             for work in Work.search([
