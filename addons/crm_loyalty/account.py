@@ -101,13 +101,11 @@ class Reward(metaclass=PoolMeta):
     account = fields.Many2One(
         'account.account', "Credited Account",
         domain=[
-            ('company', '=', Eval('_parent_program', {}).get('company', -1)),
+            ('company', '=', Eval('company', -1)),
             ('closed', '!=', True),
             ],
-        states={
-            'invisible': ~Eval('_parent_program', {}).get('liability'),
-            },
-        help="Credited instead of the program's released revenue account "
+        help="For a program that books its points as a liability: credited "
+        "instead of the program's released revenue account "
         "when the reward is redeemed, e.g. the gift card liability for a "
         "gift card reward.")
 

@@ -33,6 +33,9 @@ class Reward(DeactivableMixin, ModelSQL, ModelView):
     kind = fields.Selection('get_kinds', "Kind", required=True,
         help="How the reward reaches the customer.")
     description = fields.Text("Description", translate=True)
+    company = fields.Function(
+        fields.Many2One('company.company', "Company"),
+        'on_change_with_company')
     currency = fields.Function(
         fields.Many2One('currency.currency', "Currency"),
         'on_change_with_currency')
@@ -47,6 +50,10 @@ class Reward(DeactivableMixin, ModelSQL, ModelView):
     def get_kinds(cls):
         "The kinds of reward the activated modules deliver"
         return []
+
+    @fields.depends('program', '_parent_program.company')
+    def on_change_with_company(self, name=None):
+        return self.program.company if self.program else None
 
     @fields.depends('program', '_parent_program.currency')
     def on_change_with_currency(self, name=None):
@@ -64,6 +71,10 @@ class Reward_GiftCard(metaclass=PoolMeta):
     gift_card_product = fields.Many2One(
         'product.product', "Gift Card Product",
         domain=[('gift_card', '=', True)],
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'},
         states={
             'required': Eval('kind') == 'gift_card',
             'invisible': Eval('kind') != 'gift_card',
@@ -110,8 +121,7 @@ class Reward_Coupon(metaclass=PoolMeta):
 
     coupon = fields.Many2One(
         'sale.promotion.coupon', "Coupon",
-        domain=[('company', '=', Eval('_parent_program', {}).get(
-                    'company', -1))],
+        domain=[('company', '=', Eval('company', -1))],
         states={
             'required': Eval('kind') == 'coupon',
             'invisible': Eval('kind') != 'coupon',
