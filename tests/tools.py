@@ -265,6 +265,12 @@ HARMLESS_CONSOLE = [
     # files that are absent
     re.compile(r'/(custom\.(js|css)|locale/[\w-]+\.json) - Failed to load '
         r'resource: the server responded with a status of 405'),
+    # sao 8.0's list view, asked to put the cursor back on a row while its
+    # rows are being rebuilt, reads a row not drawn yet (find_row from
+    # set_cursor); seen once in three walks on Import Leads, the screen
+    # itself drawn and usable
+    re.compile(r"Cannot read properties of undefined \(reading 'rows'\)"
+        r".*find_row .*set_cursor", re.S),
     ]
 
 
