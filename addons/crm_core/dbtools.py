@@ -14,7 +14,7 @@ import logging
 import threading
 from contextlib import contextmanager
 
-from sql import Cast, Column, Select, Values
+from sql import Cast, Column, For, Select, Values
 from sql.conditionals import Coalesce
 from sql.functions import CurrentTimestamp, DateTrunc, Extract, Function
 from sql.operators import Any, Concat
@@ -22,7 +22,7 @@ from sql.operators import Any, Concat
 from trytond import backend
 from trytond.model import fields
 from trytond.pool import Pool
-from trytond.tools import grouped_slice
+from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import (
     Transaction, TransactionError, without_check_access)
 
@@ -174,23 +174,27 @@ class _Restart(TransactionError):
     "Start the transaction again in a new snapshot (not counted as a retry)"
 
 
-def serialize(*names):
+def serialize(*names, rows=None):
     """Serialise the transactions that write what the names stand for (e.g.
     ``'crm.loyalty.account,42'``) until they end
 
     On PostgreSQL each name is an advisory lock of the transaction, taken in
-    order. A transaction that finds one taken waits for the holder to end,
-    then starts again in a new snapshot that sees what the holder committed;
-    trytond does not count such a start as a retry, so a queue of writers
-    on one record never runs out of retries. A writer that read in a
-    snapshot older than the last commit still fails on the rows that commit
-    updated (repeatable read) and is retried. SQLite serialises the writers
-    already."""
+    order; a transaction that finds one taken waits for the holder to end.
+    Rows, a table and ids every such writer updates, tell whether the
+    snapshot is still fresh once the locks are held: they are locked for
+    update, and when a commit updated one after the snapshot was taken (the
+    snapshot misses what it wrote), the transaction starts again in a new
+    snapshot. Trytond does not count such a start as a retry; and since
+    only a commit makes the waiters start again, never a waiter that starts
+    again itself, a queue of writers on one record moves one writer per
+    commit and never runs out of retries. Without rows, a transaction that
+    waited always starts again. SQLite serialises the writers already."""
     transaction = Transaction()
     database = transaction.database
     if not is_postgresql() or database.name is None:
         return
     cursor = transaction.connection.cursor()
+    waited = False
     for name in sorted(set(names)):
         key = int.from_bytes(hashlib.blake2b(
                 name.encode(), digest_size=8).digest(), 'big', signed=True)
@@ -198,7 +202,22 @@ def serialize(*names):
         locked, = cursor.fetchone()
         if not locked:
             cursor.execute(*Select([database.lock_id(key, timeout=True)]))
+            waited = True
+    if rows is None:
+        if waited:
             raise _Restart()
+        return
+    table, ids = rows
+    try:
+        for sub_ids in grouped_slice(sorted(ids), backend.MAX_QUERY_PARAMS):
+            cursor.execute(*table.select(table.id,
+                    where=reduce_ids(table.id, sub_ids),
+                    for_=For('UPDATE')))
+    except backend.DatabaseTimeoutError:
+        raise
+    except backend.DatabaseOperationalError:
+        # could not serialize access due to concurrent update
+        raise _Restart()
 
 
 def has_extension(name):

@@ -232,7 +232,9 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
     def serialize(cls, account_ids):
         """Make the transactions that post on the accounts wait for each
         other, each seeing what the one before committed"""
-        dbtools.serialize(*(f'{cls.__name__},{i}' for i in account_ids))
+        dbtools.serialize(
+            *(f'{cls.__name__},{i}' for i in account_ids),
+            rows=(cls.__table__(), account_ids))
 
     @classmethod
     def update_balances(cls, account_ids=None):

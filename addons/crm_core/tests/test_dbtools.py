@@ -11,7 +11,7 @@ from trytond import backend
 from trytond.model import fields
 from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, TransactionError
 
 
 class DbtoolsTestCase(unittest.TestCase):
@@ -172,3 +172,26 @@ class DbtoolsTestCase(unittest.TestCase):
                 "SET LOCAL lock_timeout = '100ms'")
             with self.assertRaises(backend.DatabaseOperationalError):
                 dbtools.serialize('crm.test,2')
+
+    @with_transaction()
+    def test_serialize_rows(self):
+        "serialize starts again only when a commit updated the rows since"
+        from trytond.modules.crm_core import dbtools
+        if not dbtools.is_postgresql():
+            self.skipTest("snapshots are PostgreSQL's")
+        pool = Pool()
+        Stage = pool.get('crm.stage')
+        stage, other_stage = Stage.search([], limit=2)
+        table = Stage.__table__()
+        transaction = Transaction()
+        # the snapshot of the transaction is taken by its first statement
+        Stage.read([stage.id], ['name'])
+        with transaction.new_transaction() as other:
+            other.connection.cursor().execute(*table.update(
+                    [table.write_date], [table.write_date],
+                    where=table.id == stage.id))
+            other.commit()
+        # a row no commit updated since the snapshot: on with it
+        dbtools.serialize('crm.test,1', rows=(table, [other_stage.id]))
+        with self.assertRaises(TransactionError):
+            dbtools.serialize('crm.test,2', rows=(table, [stage.id]))
