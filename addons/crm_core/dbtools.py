@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 GROWTH = 2
 # The rows of one statement when they are sent as parameters
 BATCH = 1000
+# The periods of the reports, as period_start knows them
+PERIODS = ['day', 'week', 'month', 'quarter', 'year']
 
 
 class JsonToRecordset(Function):
@@ -95,19 +97,58 @@ class _SQLiteStrftime(Function):
 
 
 def period_start(period, datetime_column):
-    """The first day of the day, ISO week (Monday) or month of the date-time
-    column, as a date
+    """The first day of the day, ISO week (Monday), month, quarter or year
+    of the date or date-time column, as a date
 
-    SQLite's date_trunc of the host knows no week."""
-    if period not in {'day', 'week', 'month'}:
+    SQLite's date_trunc of the host knows no week nor quarter."""
+    if period not in PERIODS:
         raise ValueError(period)
     if backend.name == 'sqlite':
         if period == 'day':
             return _SQLiteDate(datetime_column)
         elif period == 'week':
             return _SQLiteDate(datetime_column, '-6 days', 'weekday 1')
+        elif period == 'quarter':
+            # back to the first month of the quarter
+            month = Cast(_SQLiteStrftime('%m', datetime_column), 'INTEGER')
+            return _SQLiteDate(datetime_column, 'start of month',
+                Concat(Concat('-', (month - 1) % 3), ' months'))
+        elif period == 'year':
+            return _SQLiteDate(datetime_column, 'start of year')
         return _SQLiteDate(datetime_column, 'start of month')
     return Cast(DateTrunc(period, datetime_column), 'DATE')
+
+
+def period_starts(period, from_date, to_date):
+    """The first days of the periods (as period_start gives them) from the
+    one of from_date to the one of to_date, in Python"""
+    if period not in PERIODS:
+        raise ValueError(period)
+
+    def start(date):
+        if period == 'week':
+            return date - dt.timedelta(days=date.weekday())
+        elif period == 'month':
+            return date.replace(day=1)
+        elif period == 'quarter':
+            return date.replace(month=date.month - (date.month - 1) % 3, day=1)
+        elif period == 'year':
+            return date.replace(month=1, day=1)
+        return date
+
+    def following(date):
+        if period == 'day':
+            return date + dt.timedelta(days=1)
+        elif period == 'week':
+            return date + dt.timedelta(days=7)
+        months = {'month': 1, 'quarter': 3, 'year': 12}[period]
+        month = date.month - 1 + months
+        return date.replace(year=date.year + month // 12, month=month % 12 + 1)
+
+    date = start(from_date)
+    while date <= to_date:
+        yield date
+        date = following(date)
 
 
 def hours_between(end_column, start_column):

@@ -26,9 +26,10 @@ OPEN_STATES = ('lead', 'opportunity', 'converted')
 CLOSED_STATES = ('won', 'lost')
 
 
-class ReportingContext(ModelView):
-    __name__ = 'crm.reporting.context'
-    __string__ = "CRM Reporting Context"
+class ReportingDatesMixin:
+    """The company and the dates of a report's context, kept from the
+    context it opens in; the reports of the other modules start from it"""
+    __slots__ = ()
 
     company = fields.Many2One('company.company', "Company", required=True)
     from_date = fields.Date(
@@ -45,12 +46,6 @@ class ReportingContext(ModelView):
                 ('to_date', '>=', Eval('from_date')),
                 ()),
             ])
-    team = fields.Many2One(
-        'crm.team', "Team",
-        domain=[('company', '=', Eval('company', -1))])
-    employee = fields.Many2One(
-        'company.employee', "Salesperson",
-        domain=[('company', '=', Eval('company', -1))])
 
     @classmethod
     def default_company(cls):
@@ -63,6 +58,18 @@ class ReportingContext(ModelView):
     @classmethod
     def default_to_date(cls):
         return Transaction().context.get('to_date')
+
+
+class ReportingContext(ReportingDatesMixin, ModelView):
+    __name__ = 'crm.reporting.context'
+    __string__ = "CRM Reporting Context"
+
+    team = fields.Many2One(
+        'crm.team', "Team",
+        domain=[('company', '=', Eval('company', -1))])
+    employee = fields.Many2One(
+        'company.employee', "Salesperson",
+        domain=[('company', '=', Eval('company', -1))])
 
     @classmethod
     def default_team(cls):

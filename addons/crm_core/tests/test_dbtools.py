@@ -3,9 +3,10 @@
 # license terms.
 """The database plumbing of dbtools, on the backend of the test run (SQLite
 or PostgreSQL): each helper gives the same result on both."""
+import datetime as dt
 import unittest
 
-from sql import Literal
+from sql import Literal, Select
 
 from trytond import backend
 from trytond.model import fields
@@ -86,6 +87,41 @@ class DbtoolsTestCase(unittest.TestCase):
                 & dbtools.in_values(table.id, [p.id for p in parties])))
         self.assertEqual(
             sorted(i for i, in cursor), [parties[0].id, parties[2].id])
+
+    @with_transaction()
+    def test_period_start(self):
+        "period_start gives the first day of the period of a date in SQL"
+        from trytond.modules.crm_core import dbtools
+        cursor = Transaction().connection.cursor()
+        Date = fields.Date('Date')
+        dates = [
+            dt.date(2026, 1, 1), dt.date(2026, 2, 15), dt.date(2026, 5, 31),
+            dt.date(2026, 6, 1), dt.date(2026, 11, 29), dt.date(2026, 12, 31)]
+        for period in dbtools.PERIODS:
+            for date in dates:
+                value = Literal(date)
+                for column in [value, Date.sql_cast(value)]:
+                    cursor.execute(*Select([
+                                dbtools.period_start(period, column)]))
+                    start, = cursor.fetchone()
+                    if isinstance(start, str):
+                        start = dt.date.fromisoformat(start)
+                    expected, = dbtools.period_starts(period, date, date)
+                    self.assertEqual(start, expected, msg=(period, date))
+                    self.assertLessEqual(start, date)
+        self.assertEqual(
+            list(dbtools.period_starts(
+                    'quarter', dt.date(2025, 11, 3), dt.date(2026, 4, 1))),
+            [dt.date(2025, 10, 1), dt.date(2026, 1, 1), dt.date(2026, 4, 1)])
+        self.assertEqual(
+            list(dbtools.period_starts(
+                    'week', dt.date(2026, 12, 2), dt.date(2026, 12, 14))),
+            [dt.date(2026, 11, 30), dt.date(2026, 12, 7),
+                dt.date(2026, 12, 14)])
+        self.assertEqual(
+            list(dbtools.period_starts(
+                    'month', dt.date(2026, 11, 30), dt.date(2027, 1, 1))),
+            [dt.date(2026, 11, 1), dt.date(2026, 12, 1), dt.date(2027, 1, 1)])
 
     @with_transaction()
     def test_numeric(self):
