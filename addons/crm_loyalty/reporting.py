@@ -252,7 +252,8 @@ class LiabilityPeriod(_Reporting):
         return periods.select(
             periods.id, periods.company, periods.program, periods.currency,
             cls.date.sql_cast(periods.date).as_('date'),
-            outstanding.as_('points'),
+            # a sum of bigints is a numeric on PostgreSQL
+            cls.points.sql_cast(outstanding).as_('points'),
             cls.value.sql_cast(
                 outstanding * numeric(periods.point_value)).as_('value'))
 
