@@ -76,7 +76,22 @@ class _Reporting(ModelSQL, ModelView):
         return period if period in PERIODS else 'month'
 
 
-class Movement(_Reporting):
+class _PeriodReporting(_Reporting):
+    "By the periods of the context too"
+
+    date = fields.Date("Date")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [
+            ('date', 'ASC'),
+            ('program', 'ASC'),
+            ('id', 'ASC'),
+            ]
+
+
+class Movement(_PeriodReporting):
     """The points of the ledger by program and period: issued, redeemed,
     expired, clawed back and taken by an adjustment."""
     __name__ = 'crm.loyalty.movement'
@@ -100,15 +115,6 @@ class Movement(_Reporting):
     _xlsx_fields = [
         'date', 'program', 'issued', 'redeemed', 'expired', 'clawed_back',
         'deducted', 'net']
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._order = [
-            ('date', 'ASC'),
-            ('program', 'ASC'),
-            ('id', 'ASC'),
-            ]
 
     @classmethod
     def table_query(cls):
@@ -154,7 +160,7 @@ class Movement(_Reporting):
                 group_by=[c.as_(n) for n, c in groups.items()])
 
 
-class LiabilityPeriod(_Reporting):
+class LiabilityPeriod(_PeriodReporting):
     """The points outstanding at the end of each period by program and their
     value at the program's value of a point."""
     __name__ = 'crm.loyalty.liability.period'
@@ -171,15 +177,6 @@ class LiabilityPeriod(_Reporting):
         help="The outstanding points at the program's point value.")
 
     _xlsx_fields = ['date', 'program', 'points', 'value', 'currency']
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._order = [
-            ('date', 'ASC'),
-            ('program', 'ASC'),
-            ('id', 'ASC'),
-            ]
 
     @classmethod
     def _calendar(cls):
