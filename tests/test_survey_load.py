@@ -15,12 +15,12 @@ import hashlib
 import secrets
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import urllib.parse
 from collections import Counter
 
+from . import test_helpdesk_web_load as _web
 from .test_capture_load import CaptureServer, postgresql_uri
 
 SAME = 10
@@ -97,24 +97,8 @@ class SurveyLoadTestCase(unittest.TestCase):
             hashlib.sha256(token.encode()).hexdigest(), invitation)
         return invitation, token
 
-    def at_once(self, calls):
-        "Run the calls in threads leaving together; return their results"
-        barrier = threading.Barrier(len(calls))
-        results = [None] * len(calls)
-
-        def run(index):
-            barrier.wait()
-            try:
-                results[index] = calls[index]()
-            except Exception as exception:
-                results[index] = (repr(exception), b'')
-        threads = [threading.Thread(target=run, args=(i,))
-            for i in range(len(calls))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(300)
-        return results
+    # Run the calls in threads leaving together; return their results
+    at_once = _web.HelpdeskWebLoadTestCase.at_once
 
     def submit(self, token, score):
         return self.server.request(

@@ -41,7 +41,23 @@ def _now():
     return dt.datetime.now().replace(microsecond=0)
 
 
-class Invitation(Workflow, ModelSQL, ModelView):
+class SurveyCompanyMixin:
+    "The company of the record is its survey's"
+    __slots__ = ()
+
+    company = fields.Function(
+        fields.Many2One('company.company', "Company"), 'get_company',
+        searcher='search_company')
+
+    def get_company(self, name):
+        return self.survey.company.id if self.survey else None
+
+    @classmethod
+    def search_company(cls, name, clause):
+        return [('survey.' + clause[0],) + tuple(clause[1:])]
+
+
+class Invitation(SurveyCompanyMixin, Workflow, ModelSQL, ModelView):
     "Survey Invitation"
     __string__ = "Survey Invitation"
     __name__ = 'crm.survey.invitation'
@@ -54,9 +70,6 @@ class Invitation(Workflow, ModelSQL, ModelView):
         'crm.survey', "Survey", required=True, ondelete='CASCADE',
         states=_states,
         domain=[('state', 'in', ['draft', 'open'])])
-    company = fields.Function(
-        fields.Many2One('company.company', "Company"), 'get_company',
-        searcher='search_company')
     party = fields.Many2One(
         'party.party', "Party", ondelete='RESTRICT', states=_states,
         context={
@@ -151,13 +164,6 @@ class Invitation(Workflow, ModelSQL, ModelView):
     def _get_origins(cls):
         "The names of the models an invitation can be about"
         return ['party.party', 'sale.opportunity']
-
-    def get_company(self, name):
-        return self.survey.company.id if self.survey else None
-
-    @classmethod
-    def search_company(cls, name, clause):
-        return [('survey.' + clause[0],) + tuple(clause[1:])]
 
     @classmethod
     def get_response(cls, invitations, name):
@@ -334,7 +340,7 @@ class InvitationLink(Wizard):
         return {'url': self.show.url}
 
 
-class Response(ModelSQL, ModelView):
+class Response(SurveyCompanyMixin, ModelSQL, ModelView):
     "Survey Response"
     __string__ = "Survey Response"
     __name__ = 'crm.survey.response'
@@ -342,9 +348,6 @@ class Response(ModelSQL, ModelView):
     survey = fields.Many2One(
         'crm.survey', "Survey", required=True, readonly=True,
         ondelete='CASCADE')
-    company = fields.Function(
-        fields.Many2One('company.company', "Company"), 'get_company',
-        searcher='search_company')
     invitation = fields.Many2One(
         'crm.survey.invitation', "Invitation", readonly=True,
         ondelete='CASCADE',
@@ -383,13 +386,6 @@ class Response(ModelSQL, ModelView):
     @classmethod
     def default_state(cls):
         return 'in_progress'
-
-    def get_company(self, name):
-        return self.survey.company.id if self.survey else None
-
-    @classmethod
-    def search_company(cls, name, clause):
-        return [('survey.' + clause[0],) + tuple(clause[1:])]
 
     def get_rec_name(self, name):
         who = self.party.rec_name if self.party else str(self.id)
@@ -512,6 +508,6 @@ class PartyErase(metaclass=PoolMeta):
         return super().to_erase(party_id) + [
             (Invitation, [('party', '=', party_id)], True,
                 ['email', 'token_hash'], [None, None]),
-            (Answer, [('response.party', '=', party_id)], True,
+            (Answer, [('response.party', '=', party_id)], False,
                 ['text'], [None]),
             ]
