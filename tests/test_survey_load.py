@@ -78,7 +78,8 @@ class SurveyLoadTestCase(unittest.TestCase):
         cls.server.create()
         cls.addClassCleanup(cls.server.stop)
         cls.server.start()
-        cls.survey, cls.question, cls.call = setup_data(cls.server)
+        cls.survey, cls.question, call = setup_data(cls.server)
+        cls.call = staticmethod(call)
 
     def sql(self, query, *args):
         return self.server.sql(query, *args, database=self.server.name)
