@@ -278,11 +278,11 @@ def _form_page(action, lang='en'):
     return _page(HTTPStatus.OK, e(_('form_title')), body, lang)
 
 
-def parse_form(request):
+def parse_form(request, max_fields=MAX_FIELDS):
     """Return the form fields of the request as a dictionary of strings
 
     The body was read by read_body. Raise FormError for a wrong content
-    type, a body not UTF-8, repeated fields or too many."""
+    type, a body not UTF-8, repeated fields or more than max_fields."""
     if request.mimetype != 'application/x-www-form-urlencoded':
         raise FormError(
             HTTPStatus.BAD_REQUEST, [_('error_content_type')])
@@ -290,7 +290,7 @@ def parse_form(request):
     try:
         pairs = parse_qsl(
             data.decode('utf-8'), keep_blank_values=True, strict_parsing=False,
-            encoding='utf-8', errors='strict', max_num_fields=MAX_FIELDS)
+            encoding='utf-8', errors='strict', max_num_fields=max_fields)
     except UnicodeDecodeError:
         raise FormError(HTTPStatus.BAD_REQUEST, [_('error_encoding')])
     except ValueError:

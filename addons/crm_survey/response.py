@@ -1,0 +1,513 @@
+# This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+"""Invitations to answer a survey, and the responses with their answers
+
+An invitation is reached by the secret token of its link; only the token's
+SHA-256 hash is kept, as crm_core does for the calendar links and
+crm_service for the ticket status pages: the link is shown once. Making a
+new link revokes the previous one. An invitation has at most one response
+(a unique constraint), and the submissions of one invitation are
+serialised."""
+import datetime as dt
+import hashlib
+import secrets
+import urllib.parse
+
+from trytond.i18n import gettext
+from trytond.model import (
+    Index, ModelSQL, ModelView, Unique, Workflow, fields)
+from trytond.modules.crm_core.activity import CALENDAR_TOKEN
+from trytond.modules.crm_core.dbtools import serialize
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval, If
+from trytond.transaction import Transaction, without_check_access
+from trytond.url import http_host
+from trytond.wizard import Button, StateTransition, StateView, Wizard
+
+from .exceptions import SurveyError
+
+# secrets.token_urlsafe(32): 256 bits in 43 characters of base64url, as the
+# calendar links of crm_core
+TOKEN = CALENDAR_TOKEN
+
+
+def token_hash(token):
+    "The hash stored of an invitation token"
+    return hashlib.sha256(token.encode('ascii')).hexdigest()
+
+
+def _now():
+    return dt.datetime.now().replace(microsecond=0)
+
+
+class SurveyCompanyMixin:
+    "The company of the record is its survey's"
+    __slots__ = ()
+
+    company = fields.Function(
+        fields.Many2One('company.company', "Company"), 'get_company',
+        searcher='search_company')
+
+    def get_company(self, name):
+        return self.survey.company.id if self.survey else None
+
+    @classmethod
+    def search_company(cls, name, clause):
+        return [('survey.' + clause[0],) + tuple(clause[1:])]
+
+
+class Invitation(SurveyCompanyMixin, Workflow, ModelSQL, ModelView):
+    "Survey Invitation"
+    __string__ = "Survey Invitation"
+    __name__ = 'crm.survey.invitation'
+
+    _states = {
+        'readonly': Eval('state') != 'draft',
+        }
+
+    survey = fields.Many2One(
+        'crm.survey', "Survey", required=True, ondelete='CASCADE',
+        states=_states,
+        domain=[('state', 'in', ['draft', 'open'])])
+    party = fields.Many2One(
+        'party.party', "Party", ondelete='RESTRICT', states=_states,
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'})
+    email = fields.Char(
+        "E-mail", states=_states,
+        help="Where the link is sent; by default the party's e-mail.")
+    origin = fields.Reference(
+        "Origin", selection='get_origins', states=_states,
+        help="The record the invitation is about.")
+    token_hash = fields.Char(
+        "Token Hash", readonly=True, strip=False,
+        help="The SHA-256 hash of the secret of the invitation's link.")
+    expiration_date = fields.DateTime(
+        "Expiration Date", readonly=True,
+        help="When the link stops working.")
+    sent_date = fields.DateTime("Sent Date", readonly=True)
+    opened_date = fields.DateTime("Opened Date", readonly=True)
+    answered_date = fields.DateTime("Answered Date", readonly=True)
+    response = fields.Function(
+        fields.Many2One('crm.survey.response', "Response"), 'get_response')
+    state = fields.Selection([
+            ('draft', "Draft"),
+            ('sent', "Sent"),
+            ('opened', "Opened"),
+            ('answered', "Answered"),
+            ('cancelled', "Cancelled"),
+            ], "State", readonly=True, required=True, sort=False)
+
+    del _states
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._order = [('id', 'DESC')]
+        cls._sql_constraints += [
+            ('token_hash_unique', Unique(t, t.token_hash),
+                'crm_survey.msg_invitation_token_unique'),
+            ]
+        cls._sql_indexes.add(
+            Index(t, (t.survey, Index.Equality()), (t.state, Index.Equality())))
+        cls._transitions |= {
+            ('draft', 'sent'),
+            ('sent', 'sent'),
+            ('opened', 'sent'),
+            ('sent', 'opened'),
+            ('opened', 'answered'),
+            ('sent', 'answered'),
+            ('draft', 'cancelled'),
+            ('sent', 'cancelled'),
+            ('opened', 'cancelled'),
+            ('cancelled', 'draft'),
+            }
+        cls._buttons.update({
+                'make_link': {
+                    'invisible': ~Eval('state').in_(
+                        ['draft', 'sent', 'opened']),
+                    'icon': 'tryton-link',
+                    'depends': ['state'],
+                    },
+                'cancel': {
+                    'invisible': ~Eval('state').in_(
+                        ['draft', 'sent', 'opened']),
+                    'icon': 'tryton-cancel',
+                    'depends': ['state'],
+                    },
+                'draft': {
+                    'invisible': Eval('state') != 'cancelled',
+                    'icon': 'tryton-clear',
+                    'depends': ['state'],
+                    },
+                })
+        cls.__access__.add('survey')
+
+    @classmethod
+    def default_state(cls):
+        return 'draft'
+
+    @classmethod
+    def get_origins(cls):
+        "Return the models an invitation can be about"
+        pool = Pool()
+        IrModel = pool.get('ir.model')
+        models = cls._get_origins()
+        return [(None, '')] + [
+            (m, IrModel.get_name(m)) for m in models]
+
+    @classmethod
+    def _get_origins(cls):
+        "The names of the models an invitation can be about"
+        return ['party.party', 'sale.opportunity']
+
+    @classmethod
+    def get_response(cls, invitations, name):
+        pool = Pool()
+        Response = pool.get('crm.survey.response')
+        result = {i.id: None for i in invitations}
+        for response in Response.search([
+                    ('invitation', 'in', [i.id for i in invitations]),
+                    ]):
+            result[response.invitation.id] = response.id
+        return result
+
+    @fields.depends('party', 'email')
+    def on_change_party(self):
+        if self.party and not self.email:
+            self.email = self.party.email
+
+    def get_rec_name(self, name):
+        who = (self.party.rec_name if self.party
+            else (self.email or str(self.id)))
+        return f'{self.survey.rec_name} - {who}'
+
+    @classmethod
+    def copy(cls, invitations, default=None):
+        default = default.copy() if default is not None else {}
+        for name in ['token_hash', 'expiration_date', 'sent_date',
+                'opened_date', 'answered_date']:
+            default.setdefault(name, None)
+        default.setdefault('state', 'draft')
+        return super().copy(invitations, default=default)
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('cancelled')
+    def cancel(cls, invitations):
+        "The link of a cancelled invitation stops working"
+        cls.write(invitations, {'token_hash': None})
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('draft')
+    def draft(cls, invitations):
+        pass
+
+    @classmethod
+    @ModelView.button_action('crm_survey.wizard_invitation_link')
+    def make_link(cls, invitations):
+        pass
+
+    @classmethod
+    def new_tokens(cls, invitations):
+        """Make a new secret link for each invitation, revoking its previous
+        one, and mark it sent; return the tokens in the same order"""
+        pool = Pool()
+        Configuration = pool.get('crm.configuration')
+        validity = Configuration(1).survey_invitation_validity
+        now = _now()
+        tokens, to_write = [], []
+        for invitation in invitations:
+            if invitation.survey.state == 'closed':
+                raise SurveyError(gettext(
+                        'crm_survey.msg_invitation_survey_closed',
+                        invitation=invitation.rec_name))
+            token = secrets.token_urlsafe(32)
+            assert TOKEN.fullmatch(token)
+            tokens.append(token)
+            to_write.extend(([invitation], {
+                        'token_hash': token_hash(token),
+                        'expiration_date': now + validity,
+                        'sent_date': now,
+                        }))
+        if to_write:
+            with without_check_access():
+                cls.write(*to_write)
+        cls.send([i for i in invitations if i.state != 'answered'])
+        return tokens
+
+    @classmethod
+    @Workflow.transition('sent')
+    def send(cls, invitations):
+        pass
+
+    @classmethod
+    @Workflow.transition('opened')
+    def open(cls, invitations):
+        cls.write(
+            [i for i in invitations if not i.opened_date],
+            {'opened_date': _now()})
+
+    @classmethod
+    @Workflow.transition('answered')
+    def answer(cls, invitations):
+        cls.write(invitations, {'answered_date': _now()})
+
+    @classmethod
+    def url(cls, token):
+        "Return the address of the answer page of the token"
+        database = Transaction().database.name
+        return http_host() + urllib.parse.quote(
+            f'/{database}/crm/survey/{token}')
+
+    @classmethod
+    def from_token(cls, token):
+        """Return the invitation of the token or None
+
+        The token is found by its hash: nothing is compared with the secret
+        itself. An expired or cancelled link is None too."""
+        if not isinstance(token, str) or not TOKEN.fullmatch(token):
+            return None
+        with without_check_access():
+            invitations = cls.search([
+                    ('token_hash', '=', token_hash(token)),
+                    ('state', 'in', ['sent', 'opened', 'answered']),
+                    ], limit=1)
+        if not invitations:
+            return None
+        invitation, = invitations
+        if (invitation.expiration_date
+                and invitation.expiration_date < dt.datetime.now()
+                and invitation.state != 'answered'):
+            return None
+        return invitation
+
+    def get_or_start_response(self):
+        """Return the response of the invitation, started if none
+
+        The responses of one invitation are made one at a time: a unique
+        constraint keeps one, and the writers are serialised."""
+        pool = Pool()
+        Response = pool.get('crm.survey.response')
+        serialize(str(self))
+        with without_check_access():
+            responses = Response.search(
+                [('invitation', '=', self.id)], limit=1)
+            if responses:
+                return responses[0]
+            survey = self.survey
+            response = Response(
+                survey=survey, invitation=self,
+                party=None if survey.anonymous else self.party,
+                state='in_progress', start_date=_now())
+            response.save()
+        return response
+
+
+class InvitationLinkStart(ModelView):
+    "Survey Invitation Link"
+    __string__ = "Survey Invitation Link"
+    __name__ = 'crm.survey.invitation.link.start'
+
+    url = fields.Char("Link", readonly=True,
+        help="The address of the answer page, shown only once: "
+        "a new link revokes this one.")
+
+
+class InvitationLink(Wizard):
+    "Survey Invitation Link"
+    __string__ = "Survey Invitation Link"
+    __name__ = 'crm.survey.invitation.link'
+    start_state = 'make'
+    make = StateTransition()
+    show = StateView(
+        'crm.survey.invitation.link.start',
+        'crm_survey.invitation_link_start_view_form', [
+            Button("Close", 'end', 'tryton-close', default=True),
+            ])
+
+    def transition_make(self):
+        token, = self.model.new_tokens([self.record])
+        self.show.url = self.model.url(token)
+        return 'show'
+
+    def default_show(self, fields):
+        return {'url': self.show.url}
+
+
+class Response(SurveyCompanyMixin, ModelSQL, ModelView):
+    "Survey Response"
+    __string__ = "Survey Response"
+    __name__ = 'crm.survey.response'
+
+    survey = fields.Many2One(
+        'crm.survey', "Survey", required=True, readonly=True,
+        ondelete='CASCADE')
+    invitation = fields.Many2One(
+        'crm.survey.invitation', "Invitation", readonly=True,
+        ondelete='CASCADE',
+        domain=[('survey', '=', Eval('survey', -1))])
+    party = fields.Many2One(
+        'party.party', "Party", readonly=True, ondelete='RESTRICT',
+        states={
+            'invisible': ~Eval('party'),
+            },
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'})
+    start_date = fields.DateTime("Start Date", readonly=True)
+    submit_date = fields.DateTime("Submit Date", readonly=True)
+    answers = fields.One2Many(
+        'crm.survey.answer', 'response', "Answers", readonly=True)
+    state = fields.Selection([
+            ('in_progress', "In Progress"),
+            ('submitted', "Submitted"),
+            ], "State", readonly=True, required=True, sort=False)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._order = [('id', 'DESC')]
+        cls._sql_constraints += [
+            ('invitation_unique', Unique(t, t.invitation),
+                'crm_survey.msg_response_invitation_unique'),
+            ]
+        cls._sql_indexes.add(
+            Index(t, (t.survey, Index.Equality()), (t.state, Index.Equality())))
+        cls.__access__.add('survey')
+
+    @classmethod
+    def default_state(cls):
+        return 'in_progress'
+
+    def get_rec_name(self, name):
+        who = self.party.rec_name if self.party else str(self.id)
+        return f'{self.survey.rec_name} - {who}'
+
+    def answer_values(self):
+        "Return the values of the answers, as answering.parse_answers does"
+        values = {}
+        for answer in self.answers:
+            question = answer.question
+            if question.type == 'single':
+                values[question.id] = answer.option.id
+            elif question.type == 'multiple':
+                values.setdefault(question.id, set()).add(answer.option.id)
+            elif question.type == 'matrix':
+                values.setdefault(question.id, {})[answer.option.id] = int(
+                    answer.number)
+            elif question.type in {'char', 'text'}:
+                values[question.id] = answer.text
+            elif question.type == 'date':
+                values[question.id] = answer.date
+            elif question.type == 'number':
+                values[question.id] = answer.number
+            elif question.type in {'rating', 'nps', 'csat'}:
+                values[question.id] = int(answer.number)
+        return values
+
+    def set_answers(self, values, submit=False):
+        """Replace the answers of the response in progress by the values;
+        submit it when asked"""
+        pool = Pool()
+        Answer = pool.get('crm.survey.answer')
+        Invitation = pool.get('crm.survey.invitation')
+        assert self.state == 'in_progress'
+        questions = {q.id: q for q in self.survey.questions}
+        answers = []
+        for question_id, value in values.items():
+            question = questions[question_id]
+            answer = {'response': self.id, 'question': question_id}
+            if question.type == 'single':
+                answers.append({**answer, 'option': value})
+            elif question.type == 'multiple':
+                answers.extend(
+                    {**answer, 'option': o} for o in sorted(value))
+            elif question.type == 'matrix':
+                answers.extend({**answer, 'option': o, 'number': v}
+                    for o, v in sorted(value.items()))
+            elif question.type in {'char', 'text'}:
+                answers.append({**answer, 'text': value})
+            elif question.type == 'date':
+                answers.append({**answer, 'date': value})
+            else:
+                answers.append({**answer, 'number': value})
+        with without_check_access():
+            Answer.delete(Answer.search([('response', '=', self.id)]))
+            Answer.create(answers)
+            if submit:
+                self.__class__.write([self], {
+                        'state': 'submitted',
+                        'submit_date': _now(),
+                        })
+                if self.invitation:
+                    Invitation.answer([self.invitation])
+
+
+class Answer(ModelSQL, ModelView):
+    "Survey Answer"
+    __string__ = "Survey Answer"
+    __name__ = 'crm.survey.answer'
+
+    response = fields.Many2One(
+        'crm.survey.response', "Response", required=True, readonly=True,
+        ondelete='CASCADE')
+    question = fields.Many2One(
+        'crm.survey.question', "Question", required=True, readonly=True,
+        ondelete='CASCADE')
+    option = fields.Many2One(
+        'crm.survey.question.option', "Option", readonly=True,
+        ondelete='CASCADE',
+        domain=[If(Eval('question'),
+                ('question', '=', Eval('question', -1)), ())])
+    text = fields.Text("Text", readonly=True)
+    number = fields.Float("Number", readonly=True)
+    date = fields.Date("Date", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._order = [('response', 'DESC'), ('id', 'ASC')]
+        cls._sql_indexes.update({
+                Index(t, (t.response, Index.Equality())),
+                Index(t, (t.question, Index.Equality()),
+                    (t.option, Index.Equality())),
+                })
+        cls.__access__.add('response')
+
+
+class PartyReplace(metaclass=PoolMeta):
+    __name__ = 'party.replace'
+
+    @classmethod
+    def fields_to_replace(cls):
+        return super().fields_to_replace() + [
+            ('crm.survey.invitation', 'party'),
+            ('crm.survey.invitation', 'origin'),
+            ('crm.survey.response', 'party'),
+            ]
+
+
+class PartyErase(metaclass=PoolMeta):
+    __name__ = 'party.erase'
+
+    def to_erase(self, party_id):
+        """The links of an erased party stop working and the text of their
+        answers is erased"""
+        pool = Pool()
+        Invitation = pool.get('crm.survey.invitation')
+        Answer = pool.get('crm.survey.answer')
+        return super().to_erase(party_id) + [
+            (Invitation, [('party', '=', party_id)], True,
+                ['email', 'token_hash'], [None, None]),
+            (Answer, [('response.party', '=', party_id)], False,
+                ['text'], [None]),
+            ]
