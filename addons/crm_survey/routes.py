@@ -103,7 +103,8 @@ def _other_transaction(request, pool):
 
 
 @with_pool
-@with_transaction()
+# Read-write on GET too: opening the page marks the invitation opened
+@with_transaction(readonly=False)
 def _answer_transaction(request, pool, token):
     if not _activated(pool):
         return _not_activated()
