@@ -88,6 +88,8 @@ def setup_postgresql(uri, key):
     # A database of its own, so that runs side by side do not collide
     os.environ['DB_NAME'] = f'test_crm_{os.getpid()}'
     os.environ['DB_CACHE'] = 'postgresql://'
+    # The server tests of tests/ keep their template database with the key
+    os.environ['CRM_TEST_CACHE_KEY'] = key
 
 
 def setup_sqlite(key):
@@ -186,9 +188,65 @@ def scenarios_not_run(shard, result, pattern):
         if p.name not in ran)
 
 
+def scenario_cache_names(modules, setup_names):
+    """The DB_CACHE names of the stages of activate_modules(modules, *setup):
+    the modules alone, then after each setup function in turn (the last is
+    trytond's own name of the whole combination)"""
+    base = '-'.join(sorted(modules))
+    return [base] + [f"{base}--{'|'.join(setup_names[:i])}"
+        for i in range(1, len(setup_names) + 1)]
+
+
+def layer_scenario_cache():
+    """Make trytond's activate_modules of the scenarios build on the cached
+    stages of its combination
+
+    On a cache miss trytond builds the database of a scenario from nothing:
+    every module activated again for each distinct list of setup functions
+    (create_company, create_chart...). Here the longest cached stage is
+    restored instead, the modules alone (the very database that
+    activate_module of the unit tests caches under the same name), then
+    after each setup function, and only the missing stages are built, each
+    one cached. The database a scenario gets is the same: the same modules
+    activated the same way and the same functions run in the same order."""
+    from trytond.tests import test_tryton, tools
+
+    def activate_modules(modules, *setup):
+        if isinstance(modules, str):
+            modules = [modules]
+        names = scenario_cache_names(
+            modules, [tools._func_name(f) for f in setup])
+        done = None
+        for stage in reversed(range(len(names))):
+            if test_tryton.restore_db_cache(names[stage]):
+                done = stage
+                break
+        if done is None:
+            # Nothing cached yet: activate the modules as trytond does
+            test_tryton.drop_create()
+            config = tools._get_config()
+            Module = tools.Model.get('ir.module')
+            records = Module.find([('name', 'in', modules)])
+            assert len(records) == len(modules), (
+                f"Not found: "
+                f"{', '.join(set(modules) - {r.name for r in records})}")
+            Module.click(records, 'activate')
+            tools.Wizard('ir.module.activate_upgrade').execute('upgrade')
+            test_tryton.backup_db_cache(names[0])
+            done = 0
+        config = tools._get_config()
+        for stage in range(done, len(setup)):
+            setup[stage](config=config)
+            test_tryton.backup_db_cache(names[stage + 1])
+        return config
+
+    tools.activate_modules = activate_modules
+
+
 def run_shard(shard):
     "Run one shard in this process and print its closing line"
     pattern = os.environ.get('CRM_TEST_PATTERN')
+    layer_scenario_cache()
     suite = load_tests(shard, pattern)
     result = unittest.TextTestRunner(
         stream=sys.stdout, verbosity=2, resultclass=CountingResult).run(suite)
