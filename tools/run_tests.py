@@ -3,7 +3,10 @@ cross-module, browser and reliability tests of tests/.
 
 Environment:
   BACKEND                  auto (default): PostgreSQL when reachable, else
-                           SQLite; or postgresql, or sqlite
+                           SQLite; or postgresql, or sqlite; or two joined
+                           by +, e.g. postgresql+sqlite (what CI runs): the
+                           shards on the first, and the modules' shards
+                           again on the second, all in one queue
   CRM_TEST_POSTGRESQL_URI  the PostgreSQL server, default postgresql:///
                            (the local socket, as the current user)
   CRM_TEST_PATTERN         run only the tests whose id matches this
@@ -14,7 +17,8 @@ Environment:
   CRM_TEST_SHARDS          the shards to run, default: every module, and
                            tests/ as two shards: `browser` (its
                            test_browser*.py) and `reliability` (the rest);
-                           `tests` runs all of tests/
+                           `tests` runs all of tests/; `crm_core@sqlite`
+                           names a shard on one backend of BACKEND
   CRM_TEST_SHARD_TIMEOUT   seconds after which a shard is killed and counts
                            as failed, default 2400
 
@@ -276,21 +280,24 @@ def shard_counts(text, returncode):
     return counts
 
 
-def run_shards(shards, jobs):
-    """Run the shards in parallel processes, each with a database of its
-    own, print each one's output once it ends and return the totals"""
+def run_shards(pairs, jobs, backends):
+    """Run the (shard, backend) pairs in parallel processes, each with a
+    database of its own, print each one's output once it ends and return
+    the totals"""
     import subprocess
     import tempfile
-    pending, running = list(shards), []
+    pending, running = list(pairs), []
     totals = [0, 0, 0]
     while pending or running:
         while pending and len(running) < jobs:
-            shard = pending.pop(0)
+            shard, backend = pending.pop(0)
             output = tempfile.TemporaryFile(mode='w+')
             process = subprocess.Popen(
                 [sys.executable, __file__, '--shard', shard],
+                env={**os.environ, 'BACKEND': backend},
                 stdout=output, stderr=subprocess.STDOUT)
-            running.append((shard, process, output, time.monotonic()))
+            running.append((label(shard, backend, backends), process, output,
+                    time.monotonic()))
         time.sleep(0.5)
         for item in list(running):
             shard, process, output, start = item
@@ -313,37 +320,96 @@ def run_shards(shards, jobs):
     return totals
 
 
-def main():
-    shard = sys.argv[2] if sys.argv[1:2] == ['--shard'] else None
-    backend = os.environ.get('BACKEND', 'auto')
-    uri = os.environ.get('CRM_TEST_POSTGRESQL_URI', 'postgresql:///')
-    if backend == 'auto':
-        backend = 'postgresql' if postgresql_reachable(uri) else 'sqlite'
-        os.environ['BACKEND'] = backend
-    key = source_key()
+#: The default shards: every module, and tests/ as its browser tests and
+#: the others
+DEFAULT_SHARDS = ['browser', 'reliability']
+
+#: Seconds a shard took on a cold cache in CI (the "==> shard (N s)" lines
+#: of a run with CRM_TEST_JOBS=1; refresh them when a shard grows): the
+#: queue starts the longest, so that the last to end are short ones and no
+#: processor waits idle at the end for a long one
+SHARD_SECONDS = {
+    ('crm_core', 'postgresql'): 600,
+    ('browser', 'postgresql'): 500,
+    ('crm_service', 'postgresql'): 400,
+    ('reliability', 'postgresql'): 250,
+    ('crm_loyalty', 'postgresql'): 150,
+    ('crm_survey', 'postgresql'): 120,
+    ('crm_marketing', 'postgresql'): 80,
+    ('crm_core', 'sqlite'): 450,
+    ('crm_service', 'sqlite'): 300,
+    ('crm_loyalty', 'sqlite'): 120,
+    ('crm_survey', 'sqlite'): 100,
+    ('crm_marketing', 'sqlite'): 60,
+    }
+
+
+def queue(shards, backends):
+    """Return the (shard, backend) pairs to run: each shard on the first
+    backend, and the modules' shards again on the others (the shards of
+    tests/ are cross-module, browser and server tests: the first backend's
+    only); a shard named `shard@backend` runs on that backend only"""
+    pairs = []
+    for shard in shards:
+        name, _, backend = shard.partition('@')
+        if backend:
+            if backend not in backends:
+                sys.exit(f"{shard}: {backend} is not in BACKEND")
+            pairs.append((name, backend))
+        else:
+            pairs.extend((name, b) for b in backends
+                if b == backends[0] or name not in TOP_SHARDS)
+    return pairs
+
+
+def label(shard, backend, backends):
+    "The shard's name in the output: with its backend but for the first"
+    return shard if backend == backends[0] else f'{shard}@{backend}'
+
+
+def setup_backend(backend, uri, key):
+    "Set the environment of the backend; return its description"
     if backend == 'postgresql':
         setup_postgresql(uri, key)
-        where = f"PostgreSQL ({uri})"
+        return f"PostgreSQL ({uri})"
     elif backend == 'sqlite':
         setup_sqlite(key)
-        where = "SQLite"
-    else:
-        sys.exit(f"BACKEND must be auto, postgresql or sqlite, not {backend}")
-    os.chdir(TOP)
-    sys.path.insert(0, str(TOP))
+        return "SQLite"
+    sys.exit(f"BACKEND must be auto, postgresql or sqlite (or two joined by "
+        f"+), not {backend}")
+
+
+def main():
+    shard = sys.argv[2] if sys.argv[1:2] == ['--shard'] else None
+    uri = os.environ.get('CRM_TEST_POSTGRESQL_URI', 'postgresql:///')
+    backends = os.environ.get('BACKEND', 'auto').split('+')
+    if 'auto' in backends:
+        backends = [
+            ('postgresql' if postgresql_reachable(uri) else 'sqlite')
+            if b == 'auto' else b for b in backends]
+    key = source_key()
     if shard:
+        # A shard runs on the one backend its parent gives it
+        backend, = backends
+        setup_backend(backend, uri, key)
+        os.chdir(TOP)
+        sys.path.insert(0, str(TOP))
         return run_shard(shard)
+    where = [setup_backend(b, uri, key) for b in backends]
+    os.chdir(TOP)
 
     jobs = int(os.environ.get('CRM_TEST_JOBS', os.cpu_count() or 1))
-    print(f"==> Testing on {where}, {jobs} at a time; database cache {key}",
-        flush=True)
+    print(f"==> Testing on {' and '.join(where)}, {jobs} at a time; "
+        f"database cache {key}", flush=True)
     start = time.monotonic()
-    # The longest shards first: crm_core and the browser tests side by side,
-    # then the other tests of tests/ and the small modules
-    shards = os.environ.get('CRM_TEST_SHARDS', '').split() or (
-        MODULES[:1] + ['browser', 'reliability'] + MODULES[1:])
-    passed, failed, skipped = run_shards(shards, jobs)
-    print(f"==> {backend} in {time.monotonic() - start:.0f} s")
+    shards = os.environ.get('CRM_TEST_SHARDS', '').split()
+    pairs = queue(shards or MODULES + DEFAULT_SHARDS, backends)
+    if not shards:
+        # The longest first (a new module: after those measured)
+        pairs.sort(key=lambda p: -SHARD_SECONDS.get(
+                p, SHARD_SECONDS.get((p[0], 'postgresql'), 0)))
+    passed, failed, skipped = run_shards(pairs, jobs, backends)
+    print(f"==> {'+'.join(backends)} in {time.monotonic() - start:.0f} s")
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 0 if not failed and passed else 1
 
