@@ -324,10 +324,11 @@ def run_shards(pairs, jobs, backends):
 #: the others
 DEFAULT_SHARDS = ['browser', 'reliability']
 
-#: Seconds a shard took on a cold cache in CI (the "==> shard (N s)" lines
-#: of a run with CRM_TEST_JOBS=1; refresh them when a shard grows): the
-#: queue starts the longest, so that the last to end are short ones and no
-#: processor waits idle at the end for a long one
+#: About the seconds a shard takes on a cold cache (only their order
+#: matters; refresh them from the "==> shard (N s)" lines of a cold run
+#: when a shard grows or a module is added): the queue starts the longest,
+#: so that the last to end are short ones and no processor waits idle at
+#: the end for a long one
 SHARD_SECONDS = {
     ('crm_core', 'postgresql'): 600,
     ('browser', 'postgresql'): 500,
