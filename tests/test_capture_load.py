@@ -23,6 +23,8 @@ section says, and a pool of 20 connections, smaller than the burst.
 PostgreSQL only: SQLite serialises the writers, so it has neither the
 concurrency nor the connection pool these tests are about.
 """
+import atexit
+import hashlib
 import http.client
 import json
 import os
@@ -60,8 +62,47 @@ def _admin_dsn(uri):
     return f'postgresql://{urllib.parse.urlsplit(uri).netloc}/postgres'
 
 
+#: The modules of the database of every server test: their union, so that
+#: trytond-admin activates them once per run (or once per source key under
+#: tools/run_tests.py) and each test class starts from a copy
+SERVER_MODULES = [
+    'crm_core', 'marketing_campaign', 'crm_service', 'crm_loyalty',
+    'sale_gift_card']
+
+
+def server_template(server):
+    """Return the name of the template database of the server tests,
+    created by trytond-admin when missing
+
+    Under tools/run_tests.py it is kept with the test databases of the
+    source key (CRM_TEST_CACHE_KEY) and dropped with them; otherwise it is
+    this process's and dropped at its exit."""
+    key = os.environ.get('CRM_TEST_CACHE_KEY')
+    modules = hashlib.sha256(' '.join(SERVER_MODULES).encode()).hexdigest()
+    name = (f'crm_test_cache_{key}_server_{modules[:8]}' if key
+        else f'crm_server_template_{os.getpid()}')
+    exists = 'SELECT 1 FROM pg_database WHERE datname = %s'
+    if not server.sql(exists, name):
+        # Built under a name of its own then renamed, so that runs side by
+        # side never copy a template half built
+        building = f'crm_server_build_{os.getpid()}'
+        server.build(building)
+        if not key:
+            atexit.register(
+                server.sql, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        import psycopg
+        try:
+            server.sql(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+        except psycopg.errors.DuplicateDatabase:
+            # Another run built it meanwhile
+            server.sql(f'DROP DATABASE "{building}" WITH (FORCE)')
+    return name
+
+
 class CaptureServer:
-    "A trytond server of a fresh PostgreSQL database with crm_core"
+    """A trytond server of a fresh PostgreSQL database with crm_core
+
+    modules are those the tests need: the database has all SERVER_MODULES"""
     modules = ['crm_core', 'marketing_campaign']
     prefix = 'crm_capture_load'
 
@@ -101,17 +142,25 @@ class CaptureServer:
             return cursor.fetchall() if cursor.description else []
 
     def create(self):
-        "Create the database with crm_core and the admin password"
+        """Create the database with the modules and the admin password: a
+        copy of the run's server template"""
+        assert set(self.modules) <= set(SERVER_MODULES), self.modules
+        template = server_template(self)
         self.drop()
+        self.sql(f'CREATE DATABASE "{self.name}" TEMPLATE "{template}"')
+
+    def build(self, name):
+        "Create the database name with SERVER_MODULES by trytond-admin"
+        self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.sql(
-            f'CREATE DATABASE "{self.name}" '
+            f'CREATE DATABASE "{name}" '
             "TEMPLATE template0 ENCODING 'UTF8'")
         passfile = self.directory / 'password'
         passfile.write_text(PASSWORD)
         try:
             process = subprocess.run([
-                    BIN / 'trytond-admin', *self.args, '-d', self.name,
-                    '-u', *self.modules,
+                    BIN / 'trytond-admin', *self.args, '-d', name,
+                    '-u', *SERVER_MODULES,
                     '--activate-dependencies',
                     '--email', EMAIL],
                 env={**os.environ, 'TRYTONPASSFILE': str(passfile)},
@@ -119,6 +168,7 @@ class CaptureServer:
         finally:
             passfile.unlink()
         if process.returncode:
+            self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             raise RuntimeError(
                 f'trytond-admin failed ({process.returncode}):\n'
                 + (process.stdout + process.stderr)[-5000:])

@@ -106,6 +106,38 @@ class RunnerTest(unittest.TestCase):
         self.assertEqual(
             runner.scenarios_not_run('crm_core', result, 'pipeline'), [])
 
+    def test_queue(self):
+        "The tests of tests/ run on the first backend only"
+        runner = _runner()
+        backends = ['postgresql', 'sqlite']
+        self.assertEqual(
+            runner.queue(['crm_core', 'browser', 'tests'], backends), [
+                ('crm_core', 'postgresql'), ('crm_core', 'sqlite'),
+                ('browser', 'postgresql'), ('tests', 'postgresql')])
+        self.assertEqual(
+            runner.queue(['crm_core@sqlite', 'browser'], backends),
+            [('crm_core', 'sqlite'), ('browser', 'postgresql')])
+        self.assertEqual(runner.queue(['browser'], ['sqlite']),
+            [('browser', 'sqlite')])
+        self.assertEqual(
+            runner.label('crm_core', 'sqlite', backends), 'crm_core@sqlite')
+        self.assertEqual(
+            runner.label('crm_core', 'postgresql', backends), 'crm_core')
+
+    def test_scenario_cache_names(self):
+        """The stages of a scenario's database: the last is trytond's name
+        of the combination, the first activate_module's of the modules"""
+        runner = _runner()
+        self.assertEqual(
+            runner.scenario_cache_names(
+                ['crm_service', 'timesheet_cost'],
+                ['create_company', 'create_chart']), [
+                'crm_service-timesheet_cost',
+                'crm_service-timesheet_cost--create_company',
+                'crm_service-timesheet_cost--create_company|create_chart'])
+        self.assertEqual(
+            runner.scenario_cache_names(['crm_core'], []), ['crm_core'])
+
 
 if __name__ == '__main__':
     unittest.main()

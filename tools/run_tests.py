@@ -3,7 +3,10 @@ cross-module, browser and reliability tests of tests/.
 
 Environment:
   BACKEND                  auto (default): PostgreSQL when reachable, else
-                           SQLite; or postgresql, or sqlite
+                           SQLite; or postgresql, or sqlite; or two joined
+                           by +, e.g. postgresql+sqlite (what CI runs): the
+                           shards on the first, and the modules' shards
+                           again on the second, all in one queue
   CRM_TEST_POSTGRESQL_URI  the PostgreSQL server, default postgresql:///
                            (the local socket, as the current user)
   CRM_TEST_PATTERN         run only the tests whose id matches this
@@ -14,7 +17,8 @@ Environment:
   CRM_TEST_SHARDS          the shards to run, default: every module, and
                            tests/ as two shards: `browser` (its
                            test_browser*.py) and `reliability` (the rest);
-                           `tests` runs all of tests/
+                           `tests` runs all of tests/; `crm_core@sqlite`
+                           names a shard on one backend of BACKEND
   CRM_TEST_SHARD_TIMEOUT   seconds after which a shard is killed and counts
                            as failed, default 2400
 
@@ -88,6 +92,8 @@ def setup_postgresql(uri, key):
     # A database of its own, so that runs side by side do not collide
     os.environ['DB_NAME'] = f'test_crm_{os.getpid()}'
     os.environ['DB_CACHE'] = 'postgresql://'
+    # The server tests of tests/ keep their template database with the key
+    os.environ['CRM_TEST_CACHE_KEY'] = key
 
 
 def setup_sqlite(key):
@@ -186,9 +192,65 @@ def scenarios_not_run(shard, result, pattern):
         if p.name not in ran)
 
 
+def scenario_cache_names(modules, setup_names):
+    """The DB_CACHE names of the stages of activate_modules(modules, *setup):
+    the modules alone, then after each setup function in turn (the last is
+    trytond's own name of the whole combination)"""
+    base = '-'.join(sorted(modules))
+    return [base] + [f"{base}--{'|'.join(setup_names[:i])}"
+        for i in range(1, len(setup_names) + 1)]
+
+
+def layer_scenario_cache():
+    """Make trytond's activate_modules of the scenarios build on the cached
+    stages of its combination
+
+    On a cache miss trytond builds the database of a scenario from nothing:
+    every module activated again for each distinct list of setup functions
+    (create_company, create_chart...). Here the longest cached stage is
+    restored instead, the modules alone (the very database that
+    activate_module of the unit tests caches under the same name), then
+    after each setup function, and only the missing stages are built, each
+    one cached. The database a scenario gets is the same: the same modules
+    activated the same way and the same functions run in the same order."""
+    from trytond.tests import test_tryton, tools
+
+    def activate_modules(modules, *setup):
+        if isinstance(modules, str):
+            modules = [modules]
+        names = scenario_cache_names(
+            modules, [tools._func_name(f) for f in setup])
+        done = None
+        for stage in reversed(range(len(names))):
+            if test_tryton.restore_db_cache(names[stage]):
+                done = stage
+                break
+        if done is None:
+            # Nothing cached yet: activate the modules as trytond does
+            test_tryton.drop_create()
+            config = tools._get_config()
+            Module = tools.Model.get('ir.module')
+            records = Module.find([('name', 'in', modules)])
+            assert len(records) == len(modules), (
+                f"Not found: "
+                f"{', '.join(set(modules) - {r.name for r in records})}")
+            Module.click(records, 'activate')
+            tools.Wizard('ir.module.activate_upgrade').execute('upgrade')
+            test_tryton.backup_db_cache(names[0])
+            done = 0
+        config = tools._get_config()
+        for stage in range(done, len(setup)):
+            setup[stage](config=config)
+            test_tryton.backup_db_cache(names[stage + 1])
+        return config
+
+    tools.activate_modules = activate_modules
+
+
 def run_shard(shard):
     "Run one shard in this process and print its closing line"
     pattern = os.environ.get('CRM_TEST_PATTERN')
+    layer_scenario_cache()
     suite = load_tests(shard, pattern)
     result = unittest.TextTestRunner(
         stream=sys.stdout, verbosity=2, resultclass=CountingResult).run(suite)
@@ -218,21 +280,24 @@ def shard_counts(text, returncode):
     return counts
 
 
-def run_shards(shards, jobs):
-    """Run the shards in parallel processes, each with a database of its
-    own, print each one's output once it ends and return the totals"""
+def run_shards(pairs, jobs, backends):
+    """Run the (shard, backend) pairs in parallel processes, each with a
+    database of its own, print each one's output once it ends and return
+    the totals"""
     import subprocess
     import tempfile
-    pending, running = list(shards), []
+    pending, running = list(pairs), []
     totals = [0, 0, 0]
     while pending or running:
         while pending and len(running) < jobs:
-            shard = pending.pop(0)
+            shard, backend = pending.pop(0)
             output = tempfile.TemporaryFile(mode='w+')
             process = subprocess.Popen(
                 [sys.executable, __file__, '--shard', shard],
+                env={**os.environ, 'BACKEND': backend},
                 stdout=output, stderr=subprocess.STDOUT)
-            running.append((shard, process, output, time.monotonic()))
+            running.append((label(shard, backend, backends), process, output,
+                    time.monotonic()))
         time.sleep(0.5)
         for item in list(running):
             shard, process, output, start = item
@@ -255,37 +320,97 @@ def run_shards(shards, jobs):
     return totals
 
 
-def main():
-    shard = sys.argv[2] if sys.argv[1:2] == ['--shard'] else None
-    backend = os.environ.get('BACKEND', 'auto')
-    uri = os.environ.get('CRM_TEST_POSTGRESQL_URI', 'postgresql:///')
-    if backend == 'auto':
-        backend = 'postgresql' if postgresql_reachable(uri) else 'sqlite'
-        os.environ['BACKEND'] = backend
-    key = source_key()
+#: The default shards: every module, and tests/ as its browser tests and
+#: the others
+DEFAULT_SHARDS = ['browser', 'reliability']
+
+#: About the seconds a shard takes on a cold cache (only their order
+#: matters; refresh them from the "==> shard (N s)" lines of a cold run
+#: when a shard grows or a module is added): the queue starts the longest,
+#: so that the last to end are short ones and no processor waits idle at
+#: the end for a long one
+SHARD_SECONDS = {
+    ('crm_core', 'postgresql'): 600,
+    ('browser', 'postgresql'): 500,
+    ('crm_service', 'postgresql'): 400,
+    ('reliability', 'postgresql'): 250,
+    ('crm_loyalty', 'postgresql'): 150,
+    ('crm_survey', 'postgresql'): 120,
+    ('crm_marketing', 'postgresql'): 80,
+    ('crm_core', 'sqlite'): 450,
+    ('crm_service', 'sqlite'): 300,
+    ('crm_loyalty', 'sqlite'): 120,
+    ('crm_survey', 'sqlite'): 100,
+    ('crm_marketing', 'sqlite'): 60,
+    }
+
+
+def queue(shards, backends):
+    """Return the (shard, backend) pairs to run: each shard on the first
+    backend, and the modules' shards again on the others (the shards of
+    tests/ are cross-module, browser and server tests: the first backend's
+    only); a shard named `shard@backend` runs on that backend only"""
+    pairs = []
+    for shard in shards:
+        name, _, backend = shard.partition('@')
+        if backend:
+            if backend not in backends:
+                sys.exit(f"{shard}: {backend} is not in BACKEND")
+            pairs.append((name, backend))
+        else:
+            pairs.extend((name, b) for b in backends
+                if b == backends[0] or name not in TOP_SHARDS)
+    return pairs
+
+
+def label(shard, backend, backends):
+    "The shard's name in the output: with its backend but for the first"
+    return shard if backend == backends[0] else f'{shard}@{backend}'
+
+
+def setup_backend(backend, uri, key):
+    "Set the environment of the backend; return its description"
     if backend == 'postgresql':
         setup_postgresql(uri, key)
-        where = f"PostgreSQL ({uri})"
+        return f"PostgreSQL ({uri})"
     elif backend == 'sqlite':
         setup_sqlite(key)
-        where = "SQLite"
-    else:
-        sys.exit(f"BACKEND must be auto, postgresql or sqlite, not {backend}")
-    os.chdir(TOP)
-    sys.path.insert(0, str(TOP))
+        return "SQLite"
+    sys.exit(f"BACKEND must be auto, postgresql or sqlite (or two joined by "
+        f"+), not {backend}")
+
+
+def main():
+    shard = sys.argv[2] if sys.argv[1:2] == ['--shard'] else None
+    uri = os.environ.get('CRM_TEST_POSTGRESQL_URI', 'postgresql:///')
+    backends = os.environ.get('BACKEND', 'auto').split('+')
+    if 'auto' in backends:
+        backends = [
+            ('postgresql' if postgresql_reachable(uri) else 'sqlite')
+            if b == 'auto' else b for b in backends]
+    key = source_key()
     if shard:
+        # A shard runs on the one backend its parent gives it
+        backend, = backends
+        setup_backend(backend, uri, key)
+        os.chdir(TOP)
+        sys.path.insert(0, str(TOP))
         return run_shard(shard)
+    where = [setup_backend(b, uri, key) for b in backends]
+    os.chdir(TOP)
 
     jobs = int(os.environ.get('CRM_TEST_JOBS', os.cpu_count() or 1))
-    print(f"==> Testing on {where}, {jobs} at a time; database cache {key}",
-        flush=True)
+    print(f"==> Testing on {' and '.join(where)}, {jobs} at a time; "
+        f"database cache {key}", flush=True)
     start = time.monotonic()
-    # The longest shards first: crm_core and the browser tests side by side,
-    # then the other tests of tests/ and the small modules
-    shards = os.environ.get('CRM_TEST_SHARDS', '').split() or (
-        MODULES[:1] + ['browser', 'reliability'] + MODULES[1:])
-    passed, failed, skipped = run_shards(shards, jobs)
-    print(f"==> {backend} in {time.monotonic() - start:.0f} s")
+    shards = os.environ.get('CRM_TEST_SHARDS', '').split()
+    pairs = queue(shards or MODULES + DEFAULT_SHARDS, backends)
+    if not shards:
+        # The longest first (a new module: after those measured)
+        pairs.sort(key=lambda p: -SHARD_SECONDS.get(
+                p, SHARD_SECONDS.get((p[0], 'postgresql'), 0)))
+    passed, failed, skipped = run_shards(pairs, jobs, backends)
+    print(f"==> {'+'.join(backends)} in {time.monotonic() - start:.0f} s")
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 0 if not failed and passed else 1
 
