@@ -67,29 +67,11 @@ RELATED_READ_LIMIT = 20
 
 def load(database, size):
     "The customer and its records, through proteus in this process"
-    # before trytond is imported: its backend is chosen on import
-    os.environ['TRYTOND_DATABASE__URI'] = benchdb.URI
-    from proteus import Model, config as pconfig
-    from trytond.modules.account.tests.tools import (
-        create_chart, create_fiscalyear, get_accounts)
-    from trytond.modules.account_invoice.tests.tools import (
-        create_payment_term, set_fiscalyear_invoice_sequences)
-    from trytond.modules.company.tests.tools import create_company
-
-    config = pconfig.set_trytond(
-        database, config_file=str(benchdb.TOP / 'trytond.conf'))
-    config.skip_warning = True
-    create_company(config=config)
-    create_chart(config=config)
     today = dt.date.today()
     start = today - dt.timedelta(days=400)
-    fiscalyear = set_fiscalyear_invoice_sequences(
-        create_fiscalyear(today=(start, today + dt.timedelta(days=400)),
-            config=config), config=config)
-    fiscalyear.click('create_period')
-    accounts = get_accounts(config=config)
-    payment_term = create_payment_term(config=config)
-    payment_term.save()
+    config, accounts, payment_term = benchdb.create_accounting(
+        database, start, today + dt.timedelta(days=400))
+    from proteus import Model
 
     Party = Model.get('party.party')
     Employee = Model.get('company.employee')

@@ -141,3 +141,31 @@ def create_company(pool, name="Bench Company"):
     User.write([User(0), User(1)], {
             'companies': [('add', [company.id])], 'company': company.id})
     return company
+
+
+def create_accounting(database, start, end):
+    """Create, through proteus in this process, the company, its chart of
+    accounts, a fiscal year from start to end with its periods and invoice
+    sequences, and a payment term; return the proteus configuration, the
+    accounts (get_accounts) and the payment term"""
+    # before trytond is imported: its backend is chosen on import
+    os.environ['TRYTOND_DATABASE__URI'] = URI
+    from proteus import config as pconfig
+    from trytond.modules.account.tests.tools import (
+        create_chart, create_fiscalyear, get_accounts)
+    from trytond.modules.account_invoice.tests.tools import (
+        create_payment_term, set_fiscalyear_invoice_sequences)
+    from trytond.modules.company.tests.tools import create_company
+
+    config = pconfig.set_trytond(
+        database, config_file=str(TOP / 'trytond.conf'))
+    config.skip_warning = True
+    create_company(config=config)
+    create_chart(config=config)
+    fiscalyear = set_fiscalyear_invoice_sequences(
+        create_fiscalyear(today=(start, end), config=config), config=config)
+    fiscalyear.click('create_period')
+    accounts = get_accounts(config=config)
+    payment_term = create_payment_term(config=config)
+    payment_term.save()
+    return config, accounts, payment_term

@@ -69,7 +69,8 @@ ARTIFACTS = ROOT / 'var' / 'test-artifacts'
 MODULES = [
     'crm_core', 'crm_marketing', 'crm_service', 'crm_survey', 'crm_loyalty']
 # The host modules the CRM modules extend when activated (extras_depend)
-EXTRAS = ['timesheet_cost', 'attendance']
+EXTRAS = [
+    'timesheet_cost', 'attendance', 'sale_gift_card', 'sale_promotion_coupon']
 DATABASE = 'crm'
 LANGUAGES = ['bg', 'ru', 'zh_CN', 'he']
 LOGIN = 'admin'

@@ -412,6 +412,101 @@ def setup_products(company, accounts, tax):
     return products
 
 
+LOYALTY_PROGRAM = 'Aurora Rewards'
+
+
+def activated(*names):
+    "Return whether every module of names is activated"
+    Module = Model.get('ir.module')
+    return len(Module.find([
+                ('name', 'in', names), ('state', '=', 'activated')])
+        ) == len(names)
+
+
+def setup_loyalty(company, products, accounts):
+    """Create the loyalty program before the invoices are posted, so that
+    their customers earn: a point per 10 of the untaxed amount, paper earns
+    nothing and support contracts double, two tiers, a referral bonus and
+    the rewards of the host modules activated (a gift card, a coupon)"""
+    Program = Model.get('crm.loyalty.program')
+    found = Program.find([('name', '=', LOYALTY_PROGRAM)], limit=1)
+    if found:
+        return found[0]
+    step('loyalty program…')
+    program = Program(name=LOYALTY_PROGRAM, company=company)
+    program.points_per_amount = Decimal('0.1')
+    program.validity_days = 365
+    program.referral_points = 50
+    for code, multiplier in [('AUR-109', '0'), ('AUR-202', '2')]:
+        rule = program.rules.new()
+        rule.product = products[code]
+        rule.multiplier = Decimal(multiplier)
+    for name, threshold, multiplier, downgrade, benefits in [
+            ('Silver', 200, '1.25', 'reevaluate', 'Free delivery'),
+            ('Gold', 600, '1.5', 'never',
+                'Free delivery, priority support'),
+            ]:
+        tier = program.tiers.new(name=name)
+        tier.threshold = Decimal(threshold)
+        tier.multiplier = Decimal(multiplier)
+        tier.downgrade = downgrade
+        tier.benefits = benefits
+    if activated('sale_gift_card'):
+        Template = Model.get('product.template')
+        Uom = Model.get('product.uom')
+        unit, = Uom.find([('name', '=', 'Unit')])
+        template = Template(name='Aurora Gift Card', code='AUR-GC',
+            type='service', default_uom=unit, salable=True,
+            list_price=Decimal('25'))
+        template.gift_card = True
+        template.save()
+        reward = program.rewards.new(name='25 gift card', points=250)
+        reward.kind = 'gift_card'
+        reward.gift_card_product, = template.products
+        reward.value = Decimal('25')
+    if activated('sale_promotion_coupon'):
+        Promotion = Model.get('sale.promotion')
+        Product = Model.get('product.product')
+        promotion = Promotion(name='Free desk lamp', company=company)
+        promotion.formula = '0'
+        promotion.products.append(Product(products['AUR-104'].id))
+        promotion.quantity = 1
+        promotion.unit = products['AUR-104'].default_uom
+        coupon = promotion.coupons.new()
+        coupon.number_of_use = 1
+        promotion.save()
+        coupon, = promotion.coupons
+        reward = program.rewards.new(name='A free desk lamp', points=300)
+        reward.kind = 'coupon'
+        reward.coupon = coupon
+        reward.coupon_days = 60
+    program.save()
+    return program
+
+
+def setup_loyalty_members(program, customers):
+    """Enroll by hand two customers who bought nothing yet, with welcome
+    points, one referred by a member: the referral points come when their
+    first invoice is paid"""
+    Account = Model.get('crm.loyalty.account')
+    members = Account.find([('program', '=', program.id)])
+    enrolled = {a.party.id for a in members}
+    earning = [a for a in members if a.balance > 0]
+    newcomers = [c for c in customers if c.id not in enrolled][:2]
+    if not newcomers:
+        return
+    step('loyalty members…')
+    for index, party in enumerate(newcomers):
+        account = Account(program=program, party=party)
+        if index == 0 and earning:
+            account.referrer = earning[0].party
+        account.save()
+        adjust = Wizard('crm.loyalty.adjust', [account])
+        adjust.form.points = 100
+        adjust.form.reason = 'Welcome points'
+        adjust.execute('post')
+
+
 def setup_stock(company, products, today):
     "Put the products in the warehouse with an inventory"
     step('stock inventory…')
@@ -910,7 +1005,9 @@ def already_loaded():
     User = Model.get('res.user')
     logins = [l for m in TEAMS.values() for *_, l in m if l]
     Ticket = Model.get('crm.ticket')
+    Program = Model.get('crm.loyalty.program')
     return bool(Company.find([('party.name', '=', COMPANY)])
+        and Program.find([('name', '=', LOYALTY_PROGRAM)])
         and Ticket.find([('subject', '=', TICKETS[-1][0])])
         and len(User.find([('login', 'in', logins)])) == len(logins)
         and Opportunity.find(
@@ -920,7 +1017,7 @@ def already_loaded():
 
 def connect(database, config_file):
     "Configure trytond and return the proteus configuration"
-    global Model
+    global Model, Wizard
     import trytond.config
     # first: the backend is chosen from the configuration on import
     trytond.config.update_etc(config_file)
@@ -933,6 +1030,7 @@ def connect(database, config_file):
     import proteus
     from proteus import config
     Model = proteus.Model
+    Wizard = proteus.Wizard
     return config.set_trytond(database=database, config_file=config_file)
 
 
@@ -955,8 +1053,10 @@ def load(config):
     employees = setup_teams(config, company)
     products = setup_products(company, accounts, tax)
     setup_stock(company, products, today)
+    program = setup_loyalty(company, products, accounts)
     customers = setup_customers()
     setup_sales(config, customers, employees, products, term, today)
+    setup_loyalty_members(program, customers)
     setup_opportunities(
         config, customers, employees, products, term, today)
     setup_activities(today)

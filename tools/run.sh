@@ -9,7 +9,7 @@ PORT=${PORT:-8000}
 PASSWORD=${CRM_ADMIN_PASSWORD:-admin}
 MODULES=${CRM_MODULES:-crm_core crm_marketing crm_service crm_survey crm_loyalty}
 # The host modules the CRM modules extend when activated (extras_depend)
-EXTRAS="timesheet_cost attendance"
+EXTRAS="timesheet_cost attendance sale_gift_card sale_promotion_coupon"
 # The languages the suite is translated into: loaded and translatable
 LANGUAGES="bg ru zh_CN he"
 # trytond 8.0 reads a relative SQLite path from the filesystem root, so the

@@ -121,13 +121,16 @@ class Invoice(metaclass=PoolMeta):
                             ('origin', 'in', [str(i) for i in selected]),
                             ])}
                 earned = cls._loyalty_earned(program, selected)
+                multipliers = program.multipliers(
+                    [l.product for i in selected for l in i.lines])
                 vlist = []
                 for invoice in selected:
                     account = accounts[invoice.party.id]
                     if (account.id, str(invoice)) in done:
                         continue
                     vlist.extend(invoice._loyalty_transactions(
-                            program, account, earned))
+                            program, account, earned,
+                            multipliers=multipliers))
                 if vlist:
                     LoyaltyTransaction.create(vlist)
                     Account.evaluate_tiers(
@@ -157,7 +160,8 @@ class Invoice(metaclass=PoolMeta):
         return {line_id: earnings.get(invoice.id)
             for line_id, invoice in credited.items()}
 
-    def _loyalty_transactions(self, program, account, earned):
+    def _loyalty_transactions(
+            self, program, account, earned, multipliers=None):
         """The values of the transactions of the invoice:
 
         - the lines that credit an invoice that earned take back the same
@@ -188,7 +192,12 @@ class Invoice(metaclass=PoolMeta):
                         earning.points * amount / earning.amount)
                     proportional[earning][1] += amount
                 else:
-                    base += amount * program.multiplier(line.product)
+                    if multipliers is not None:
+                        multiplier = multipliers.get(
+                            line.product, Decimal(1))
+                    else:
+                        multiplier = program.multiplier(line.product)
+                    base += amount * multiplier
                     base_amount += amount
         vlist = []
         for earning, (points, amount) in proportional.items():

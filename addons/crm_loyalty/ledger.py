@@ -257,47 +257,72 @@ class Account(DeactivableMixin, ModelSQL, ModelView):
                         where=reduce_ids(table.id, sub_ids)))
         dbtools.clear_cache(cls, account_ids)
 
+    #: the accounts whose points the scheduler expires per transaction
+    _expiry_batch = 1000
+
     @classmethod
     def expire_points(cls, date=None):
         """Expire the unspent points of every award whose expiry date has
-        passed, the oldest first; set-based and idempotent"""
+        passed, the oldest first; set-based and idempotent.
+
+        Run by the scheduler, it commits after each batch of accounts: a run
+        stopped half-way keeps the batches done, and the next run expires
+        only what is left (an expired award has nothing left)."""
         pool = Pool()
         Date = pool.get('ir.date')
-        Program = pool.get('crm.loyalty.program')
         Transaction_ = pool.get('crm.loyalty.transaction')
+        transaction = Transaction()
         if date is None:
             date = Date.today()
-        # a spending committed on an account after the snapshot makes the
-        # update of its balance fail: the run is retried in a new snapshot
-        line = Transaction_.__table__()
-        cursor = Transaction().connection.cursor()
+        cursor = transaction.connection.cursor()
         remaining = Transaction_.remaining_query()
         # an award expired already has nothing left: its expiry took it
-        where = (remaining.expiry_date < date) & (remaining.remaining > 0)
         cursor.execute(*remaining.select(
-                remaining.account, where=where, group_by=[remaining.account]))
+                remaining.account,
+                where=(remaining.expiry_date < date)
+                & (remaining.remaining > 0),
+                group_by=[remaining.account]))
         account_ids = sorted(a for a, in cursor)
+        by_cron = bool(transaction.context.get('_cron'))
+        size = min(cls._expiry_batch, backend.MAX_QUERY_PARAMS)
+        for sub_ids in grouped_slice(account_ids, size):
+            cls._expire_points(list(sub_ids), date)
+            if by_cron:
+                transaction.commit()
+        return account_ids
+
+    @classmethod
+    def _expire_points(cls, account_ids, date):
+        "Expire the unspent points of the accounts' awards expired at date"
+        pool = Pool()
+        Program = pool.get('crm.loyalty.program')
+        Transaction_ = pool.get('crm.loyalty.transaction')
+        # a spending committed on an account after the snapshot makes the
+        # update of its balance fail: the batch is retried in a new snapshot
+        line = Transaction_.__table__()
+        cursor = Transaction().connection.cursor()
+        remaining = Transaction_.remaining_query(account_ids)
         query = remaining.select(
             remaining.account, remaining.company,
             Literal('expire'), -remaining.remaining,
             remaining.expiry_date, remaining.id,
             Literal(gettext('crm_loyalty.msg_transaction_expired')),
             CurrentTimestamp(), Literal(0),
-            where=where)
+            where=(remaining.expiry_date < date)
+            & (remaining.remaining > 0))
         columns = [line.account, line.company, line.type, line.points,
             line.date, line.award, line.reason,
             line.create_date, line.create_uid]
         cursor.execute(*line.insert(columns, query))
         liable = Program.search([('liability', '=', True)])
-        if account_ids and liable:
+        if liable:
             Transaction_.book(Transaction_.search([
+                        ('account', 'in', account_ids),
                         ('account.program', 'in', [p.id for p in liable]),
                         ('type', '=', 'expire'),
                         ('move', '=', None),
                         ]))
-        if account_ids:
-            cls.update_balances(account_ids)
-        return account_ids
+        cls.update_balances(account_ids)
 
     @classmethod
     def evaluate_tiers(cls, accounts=None, date=None):
@@ -490,20 +515,25 @@ class LoyaltyTransaction(ModelSQL, ModelView):
         return f'{self.account.rec_name}: {type_} {self.points:+d}'
 
     @classmethod
-    def remaining_query(cls):
+    def remaining_query(cls, account_ids=None):
         """A query of the awards (positive transactions) with their unspent
         points (remaining): a spending aimed at an award (its expiry, the
         clawback of the invoice that earned it) takes from that award, the
         other spendings of the account take from the awards first in, first
-        out (by expiry date, then date)"""
+        out (by expiry date, then date); of the accounts when given (at most
+        MAX_QUERY_PARAMS of them)"""
         line = cls.__table__()
+        where = Literal(True)
+        if account_ids is not None:
+            where = reduce_ids(line.account, account_ids)
         # what the spendings aimed at each award took of it: the award and
         # its aimed spendings share the partition of the award's id
         taken = Sum(Case((line.points < 0, -line.points), else_=0),
             window=Window([Coalesce(line.award, line.id)]))
         lines = line.select(
             line.id, line.account, line.company, line.points,
-            line.expiry_date, line.date, line.award, taken.as_('taken'))
+            line.expiry_date, line.date, line.award, taken.as_('taken'),
+            where=where)
         award = lines.points > 0
         available = Greatest(0, lines.points - lines.taken)
         # the untargeted spendings, and what aimed spendings took beyond

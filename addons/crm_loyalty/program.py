@@ -172,10 +172,28 @@ class Program(DeactivableMixin, ModelSQL, ModelView):
 
     def multiplier(self, product):
         "The earning multiplier of the product by the rules"
-        for rule in self.rules:
-            if rule.match(product):
-                return rule.multiplier
-        return Decimal(1)
+        return self.multipliers([product]).get(product, Decimal(1))
+
+    def multipliers(self, products):
+        """The earning multipliers of the products by the rules, the
+        categories of each product walked once"""
+        result = {}
+        for product in set(products):
+            if not product:
+                continue
+            categories = set()
+            for category in product.categories_all:
+                while category and category not in categories:
+                    categories.add(category)
+                    category = category.parent
+            for rule in self.rules:
+                if (rule.product == product if rule.product
+                        else rule.category in categories):
+                    result[product] = rule.multiplier
+                    break
+            else:
+                result[product] = Decimal(1)
+        return result
 
     def round_points(self, value):
         "The whole points of value by the program's rounding"
