@@ -67,7 +67,7 @@ def _admin_dsn(uri):
 #: tools/run_tests.py) and each test class starts from a copy
 SERVER_MODULES = [
     'crm_core', 'marketing_campaign', 'crm_service', 'crm_loyalty',
-    'sale_gift_card']
+    'sale_gift_card', 'crm_survey']
 
 
 def server_template(server):
