@@ -125,8 +125,9 @@ USER_LANGUAGES = {'elena': 'bg', 'dmitry': 'ru', 'li': 'zh_CN', 'yael': 'he'}
 LANGUAGES = ['bg', 'ru', 'zh_CN', 'he']
 USER_GROUPS = ['CRM User', 'Sales', 'Sale Opportunity']
 # The groups some demo logins have besides USER_GROUPS: the sales manager
-# sees and reports on the leads of the whole company
-MANAGER_GROUPS = {'sarah': ['CRM Manager']}
+# sees and reports on the leads of the whole company, and runs the loyalty
+# program
+MANAGER_GROUPS = {'sarah': ['CRM Manager', 'Loyalty Manager']}
 # (code, name, type, list price, cost price, stock quantity)
 PRODUCTS = [
     ('AUR-101', 'Espresso Machine Barista', 'goods', '649.00', '410.00', 40),
