@@ -345,6 +345,8 @@ def _status_page(request, ticket, lang):
                 '</form>')
     title = e(_('status_title', number=ticket.number or ''))
     response = _page(HTTPStatus.OK, title, '\n'.join(parts), lang)
-    # The token is in the address: never sent to another site
-    response.headers['Referrer-Policy'] = 'no-referrer'
+    # The token is in the address: never sent to another site. Not
+    # no-referrer: with it Chrome posts the page's own form with "Origin:
+    # null", which trytond refuses (403)
+    response.headers['Referrer-Policy'] = 'same-origin'
     return response

@@ -183,7 +183,7 @@ def _thanks_page(survey, lang):
     response = _page(
         HTTPStatus.OK, html.escape(_('thanks_title')),
         f'<div role="status">{body}</div>', lang)
-    response.headers['Referrer-Policy'] = 'no-referrer'
+    response.headers['Referrer-Policy'] = 'same-origin'
     return response
 
 
@@ -308,7 +308,9 @@ def _survey_page(
         f'<button type="submit" name="action" value="save">'
         f'{e(_("save"))}</button></p></form>')
     response = _page(status, e(survey.name), '\n'.join(parts), lang)
-    # The token is in the address: never sent to another site
-    response.headers['Referrer-Policy'] = 'no-referrer'
+    # The token is in the address: never sent to another site. Not
+    # no-referrer: with it Chrome posts the page's own form with "Origin:
+    # null", which trytond refuses (403)
+    response.headers['Referrer-Policy'] = 'same-origin'
     return response
 
