@@ -242,6 +242,22 @@ class CaptureServer:
         assert 'error' not in answer or not answer['error'], answer
         return answer['result']
 
+    def create_company(self, session, name):
+        """Create the company name in euros, make it the user's of session
+        (user id, key) and return the context of the calls in it"""
+        def call(method, *args):
+            return self.rpc(method, *args, {}, session=session)
+        currency, = call('model.currency.currency.create', [{
+                    'name': "Euro", 'code': 'EUR', 'symbol': '€',
+                    'rounding': {'__class__': 'Decimal', 'decimal': '0.01'},
+                    'digits': 2}])
+        party, = call('model.party.party.create', [{'name': name}])
+        company, = call('model.company.company.create', [{
+                    'party': party, 'currency': currency}])
+        call('model.res.user.write', [session[0]], {
+                'companies': [('add', [company])], 'company': company})
+        return {'company': company, 'companies': [company]}
+
     def login(self):
         "Log in as admin by JSON-RPC and return (user id, session)"
         user_id, session = self.rpc(
@@ -288,19 +304,8 @@ def setup_data(server):
 
     def call(method, *args):
         return rpc(method, *args, context, session=(user_id, session))
-    context = {}
-    currency, = rpc(
-        'model.currency.currency.create', [{
-                'name': "Euro", 'code': 'EUR', 'symbol': '€',
-                'rounding': {'__class__': 'Decimal', 'decimal': '0.01'},
-                'digits': 2}], context,
-        session=(user_id, session))
-    party, = call('model.party.party.create', [{'name': "Capture Corp"}])
-    company, = call('model.company.company.create', [{
-                'party': party, 'currency': currency}])
-    call('model.res.user.write', [user_id], {
-            'companies': [('add', [company])], 'company': company})
-    context = {'company': company, 'companies': [company]}
+    context = server.create_company((user_id, session), "Capture Corp")
+    company = context['company']
     employees = []
     for name in MEMBERS:
         party, = call('model.party.party.create', [{'name': name}])

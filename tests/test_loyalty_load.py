@@ -75,17 +75,10 @@ class LoyaltyRedemptionLoadTestCase(unittest.TestCase):
 
         def call(method, *args):
             return rpc(method, *args, context, session=session)
-        context = {}
-        currency, = call('model.currency.currency.create', [{
-                    'name': "Euro", 'code': 'EUR', 'symbol': '€',
-                    'rounding': {'__class__': 'Decimal', 'decimal': '0.01'},
-                    'digits': 2}])
-        party, = call('model.party.party.create', [{'name': "Beans Ltd"}])
-        company, = call('model.company.company.create', [{
-                    'party': party, 'currency': currency}])
-        call('model.res.user.write', [session[0]], {
-                'companies': [('add', [company])], 'company': company})
-        context = {'company': company, 'companies': [company]}
+        context = cls.server.create_company(session, 'Beans Ltd')
+        company = context['company']
+        currency, = call('model.currency.currency.search', [
+                ('code', '=', 'EUR')])
         unit, = call('model.product.uom.search', [('name', '=', "Unit")])
         template, = call('model.product.template.create', [{
                     'name': "Gift Card", 'type': 'service',

@@ -39,17 +39,8 @@ def setup_data(server):
 
     def call(method, *args):
         return rpc(method, *args, context, session=(user_id, session))
-    context = {}
-    currency, = call('model.currency.currency.create', [{
-                'name': "Euro", 'code': 'EUR', 'symbol': '€',
-                'rounding': {'__class__': 'Decimal', 'decimal': '0.01'},
-                'digits': 2}])
-    party, = call('model.party.party.create', [{'name': "Survey Corp"}])
-    company, = call('model.company.company.create', [{
-                'party': party, 'currency': currency}])
-    call('model.res.user.write', [user_id], {
-            'companies': [('add', [company])], 'company': company})
-    context = {'company': company, 'companies': [company]}
+    context = server.create_company((user_id, session), 'Survey Corp')
+    company = context['company']
     survey, = call('model.crm.survey.create', [{
                 'name': "Load survey", 'company': company,
                 'questions': [('create', [{
