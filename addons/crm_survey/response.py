@@ -247,6 +247,15 @@ class Invitation(SurveyCompanyMixin, Workflow, ModelSQL, ModelView):
         pass
 
     @classmethod
+    def invite(cls, invitations):
+        """Deliver each invitation its link (a new token)
+
+        The entry point of everything that invites: the wizards, the
+        triggers and the queue call it."""
+        cls.new_tokens(
+            [i for i in invitations if i.state in {'draft', 'sent', 'opened'}])
+
+    @classmethod
     @Workflow.transition('opened')
     def open(cls, invitations):
         cls.write(
