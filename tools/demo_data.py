@@ -126,8 +126,9 @@ LANGUAGES = ['bg', 'ru', 'zh_CN', 'he']
 USER_GROUPS = ['CRM User', 'Sales', 'Sale Opportunity']
 # The groups some demo logins have besides USER_GROUPS: the sales manager
 # sees and reports on the leads of the whole company, and runs the loyalty
-# program
-MANAGER_GROUPS = {'sarah': ['CRM Manager', 'Loyalty Manager']}
+# program and the surveys
+MANAGER_GROUPS = {
+    'sarah': ['CRM Manager', 'Loyalty Manager', 'Survey Manager']}
 # (code, name, type, list price, cost price, stock quantity)
 PRODUCTS = [
     ('AUR-101', 'Espresso Machine Barista', 'goods', '649.00', '410.00', 40),
@@ -352,9 +353,14 @@ def setup_teams(config, company):
                 language = get_lang(USER_LANGUAGES.get(login, 'en'))
                 found = User.find([('login', '=', login)])
                 if found:
-                    if found[0].language != language:
-                        found[0].language = language
-                        found[0].save()
+                    user, = found
+                    # the groups added to a login since the last run
+                    missing = [g for g in manager_groups.get(login, [])
+                        if g not in user.groups]
+                    if user.language != language or missing:
+                        user.language = language
+                        user.groups.extend(Group(g.id) for g in missing)
+                        user.save()
                     continue
                 employee = employees[name]
                 user = User(login=login, name=name,
@@ -989,6 +995,343 @@ def setup_helpdesk_time(company, today):
                 description=ticket.subject).save()
 
 
+# The surveys of the demo: (key, English title, Hebrew title or None,
+# language, intro, thanks, questions); a question is (key, type, required,
+# text, help, options, condition (question key, option indexes)); the
+# Hebrew survey has its texts translated in HEBREW
+SURVEYS = [
+    ('csat', "How did we do?", 'en',
+        "Your ticket with our Customer Care team is closed. Two questions, "
+        "less than a minute.",
+        "Thank you! Every answer is read by the Customer Care team.", [
+            ('csat', 'csat', True,
+                "How satisfied are you with the help you received?",
+                None, [], None),
+            ('solved', 'single', True, "Was your problem solved?", None,
+                ["Yes", "Partly", "No"], None),
+            ('better', 'text', False, "What could we have done better?",
+                None, [], ('solved', [1, 2])),
+            ]),
+    ('nps', "Customer relationship survey", 'en',
+        "You have worked with Aurora Trading this year. Tell us how it "
+        "went: it takes three minutes, and you can save your answers and "
+        "finish later.",
+        "Thank you for your time. Your account manager will read your "
+        "answers and may call you about them.", [
+            ('s1', 'section', False, "Your experience", None, [], None),
+            ('nps', 'nps', True,
+                "How likely are you to recommend Aurora Trading to a "
+                "colleague or a business partner?", None, [], None),
+            ('again', 'single', True,
+                "Would you buy from us again?", None,
+                ["Yes, certainly", "Maybe", "No"], None),
+            ('improve', 'multiple', True, "What should we improve?",
+                "Choose everything that applies.",
+                ["Delivery times", "Prices", "Product quality",
+                    "Customer service", "Invoicing"], ('again', [1, 2])),
+            ('s2', 'section', False, "Working with us",
+                "How much do you agree with each statement?", [], None),
+            ('matrix', 'matrix', True, "About Aurora Trading", None,
+                ["Deliveries arrive on time",
+                    "The products are of good quality",
+                    "The prices are fair",
+                    "My questions are answered quickly"],
+                None),
+            ('used', 'multiple', False,
+                "Which of our products does your company use?", None,
+                ["Coffee machines", "Office furniture", "Monitors and audio",
+                    "Stationery", "Support contracts"], None),
+            ('else', 'text', False, "Anything else you would like to tell us?",
+                None, [], None),
+            ]),
+    ('delivery', "Delivery feedback", 'he',
+        "Your order has been delivered. Tell us how the delivery went.",
+        "Thank you for your feedback!", [
+            ('rating', 'rating', True, "How would you rate the delivery?",
+                None, [], None),
+            ('on_time', 'single', True, "Did it arrive on time?", None,
+                ["Yes", "No"], None),
+            ('late', 'number', True, "How many days late?", None, [],
+                ('on_time', [1])),
+            ('remarks', 'text', False, "Anything to add?", None, [], None),
+            ]),
+    ]
+# The Hebrew texts of the delivery survey: English → Hebrew
+HEBREW = {
+    "Delivery feedback": "משוב על המשלוח",
+    "Your order has been delivered. Tell us how the delivery went.":
+        "ההזמנה שלך נמסרה. ספרו לנו איך עבר המשלוח.",
+    "Thank you for your feedback!": "תודה על המשוב!",
+    "How would you rate the delivery?": "איך הייתם מדרגים את המשלוח?",
+    "Did it arrive on time?": "האם המשלוח הגיע בזמן?",
+    "Yes": "כן",
+    "No": "לא",
+    "How many days late?": "באיחור של כמה ימים?",
+    "Anything to add?": "יש משהו להוסיף?",
+    }
+SURVEY_DAYS = 182  # the responses are spread over the last six months
+IMPROVE_REMARKS = [
+    "Deliveries to Sofia took almost two weeks this spring.",
+    "The invoice had the wrong VAT number twice.",
+    "Your prices went up 8% without notice.",
+    "Nobody called back after my e-mail about the broken chair.",
+    "The monitors were fine but the desk lamps feel cheap.",
+    "Please send the tracking number with the shipment.",
+    ]
+PRAISE_REMARKS = [
+    "Maria is always quick to answer, thank you!",
+    "Great espresso machines, the whole office loves them.",
+    "Keep the quarterly price list coming.",
+    "The installation team was on time and tidy.",
+    ]
+
+
+def setup_surveys(config, company, customers, today):
+    """Three open surveys (a CSAT after tickets, an NPS relationship survey
+    with sections and a follow-up for the unhappy, a delivery survey in
+    Hebrew), their invitations and responses over the last six months"""
+    Survey = Model.get('crm.survey')
+    Option = Model.get('crm.survey.question.option')
+    existing = {s.name for s in Survey.find([
+                ('company', '=', company.id),
+                ('name', 'in', [s[1] for s in SURVEYS]),
+                ])}
+    if len(existing) == len(SURVEYS):
+        return
+    step('surveys…')
+    start = time.monotonic()
+    surveys = {}
+    for key, title, lang, intro, thanks, questions in SURVEYS:
+        if title in existing:
+            continue
+        survey = Survey(name=title, company=company, intro=intro,
+            thanks=thanks)
+        if lang != 'en':
+            survey.language = get_lang(lang)
+        if key == 'nps':
+            survey.open_date = today - dt.timedelta(days=SURVEY_DAYS + 7)
+        for sequence, (_, type_, required, text, help_, options,
+                _) in enumerate(questions, 1):
+            question = survey.questions.new(name=text, type=type_,
+                required=required, help=help_, sequence=10 * sequence)
+            for option in options:
+                question.options.new(name=option)
+        survey.save()
+        by_key = {q[0]: question for q, question in zip(
+                questions, sorted(survey.questions, key=lambda q: q.sequence))}
+        for qkey, *_, condition in questions:
+            if condition:
+                question = by_key[qkey]
+                question.condition_question = by_key[condition[0]]
+                for index in condition[1]:
+                    question.condition_options.append(Option(
+                            by_key[condition[0]].options[index].id))
+                question.save()
+        if lang == 'he':
+            translate(config, survey, HEBREW, 'he')
+        survey.reload()
+        survey.click('open')
+        surveys[key] = (survey.id, {k: (q.id, [o.id for o in q.options])
+                for k, q in by_key.items()})
+    count = invite_and_answer(config, company, surveys, customers, today)
+    step('surveys and %d responses in %.0fs' % (
+            count, time.monotonic() - start))
+
+
+def translate(config, survey, texts, language):
+    "Write the translation in language of the texts of the survey"
+    Survey = Model.get('crm.survey')
+    Question = Model.get('crm.survey.question')
+    Option = Model.get('crm.survey.question.option')
+    with config.set_context(language=language):
+        record = Survey(survey.id)
+        for name in ['name', 'intro', 'thanks']:
+            setattr(record, name, texts[getattr(survey, name)])
+        record.save()
+        for question in survey.questions:
+            record = Question(question.id)
+            record.name = texts[question.name]
+            if question.help:
+                record.help = texts[question.help]
+            record.save()
+            for option in question.options:
+                record = Option(option.id)
+                record.name = texts[option.name]
+                record.save()
+
+
+def _nps_answers(rng, questions, month):
+    "Return the answers of a relationship survey: better over the months"
+    nps, nps_options = questions['nps']
+    draw = rng.random() + 0.04 * month
+    if draw < 0.22:
+        score = rng.choice([2, 3, 4, 5, 5, 6, 6, 6])
+    elif draw < 0.52:
+        score = rng.choice([7, 7, 8, 8, 8])
+    else:
+        score = rng.choice([9, 9, 10, 10, 10])
+    answers = {'nps': score}
+    again = questions['again'][1]
+    if score >= 9:
+        answers['again'] = again[0]
+    elif score >= 7:
+        answers['again'] = again[0] if rng.random() < .6 else again[1]
+    else:
+        answers['again'] = again[1] if rng.random() < .6 else again[2]
+    if answers['again'] != again[0]:
+        answers['improve'] = set(rng.sample(questions['improve'][1],
+                rng.randint(1, 2)))
+    base = 2 + score // 3.4
+    answers['matrix'] = {row: max(1, min(5, int(base + rng.choice(
+                        [-1, 0, 0, 1]))))
+        for row in questions['matrix'][1]}
+    if rng.random() < .7:
+        answers['used'] = set(rng.sample(questions['used'][1],
+                rng.randint(1, 3)))
+    if score <= 6 and rng.random() < .7:
+        answers['else'] = rng.choice(IMPROVE_REMARKS)
+    elif score >= 9 and rng.random() < .3:
+        answers['else'] = rng.choice(PRAISE_REMARKS)
+    return answers
+
+
+def _csat_answers(rng, questions, month):
+    "Return the answers of the survey after a ticket"
+    csat = rng.choices([5, 4, 3, 2, 1], [40 + 3 * month, 30, 14, 9, 7])[0]
+    solved = questions['solved'][1]
+    answers = {'csat': csat,
+        'solved': solved[0] if csat >= 4 else rng.choice(solved[1:])}
+    if answers['solved'] != solved[0] and rng.random() < .6:
+        answers['better'] = rng.choice(IMPROVE_REMARKS)
+    return answers
+
+
+def _delivery_answers(rng, questions, month):
+    "Return the answers of the delivery survey"
+    on_time = questions['on_time'][1]
+    late = rng.random() < .25
+    answers = {'rating': rng.choice([2, 3]) if late else rng.choice(
+            [4, 5, 5]), 'on_time': on_time[1] if late else on_time[0]}
+    if late:
+        answers['late'] = rng.randint(1, 6)
+        answers['remarks'] = "המשלוח הגיע באיחור והשליח לא התקשר."
+    return answers
+
+
+# survey key: (invitations, share answered, share started, answers)
+SURVEY_PLAN = {
+    'csat': (95, .72, .03, _csat_answers),
+    'nps': (115, .62, .04, _nps_answers),
+    'delivery': (16, .6, .08, _delivery_answers),
+    }
+
+
+def invite_and_answer(config, company, surveys, customers, today):
+    """Invite the customers and answer for them, with the ORM in batches
+    (the answers are read-only in the client, proteus does not write them)
+
+    The invitations are sent along the last six months; most are answered
+    within days, a few are in progress, the others wait (or expired)."""
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    rng = random.Random(2026)
+    # sent in office hours
+    now = dt.datetime.combine(today, dt.time(17, 0))
+    hebrew = [c.id for c in customers if c.lang and c.lang.code == 'he']
+    parties = [c.id for c in customers]
+    with Transaction().start(config.database_name, 0, context={
+                'company': company.id, 'companies': [company.id]}):
+        pool = Pool()
+        Invitation = pool.get('crm.survey.invitation')
+        Response = pool.get('crm.survey.response')
+        Answer = pool.get('crm.survey.answer')
+        Party = pool.get('party.party')
+        emails = {p.id: p.email for p in Party.browse(parties)}
+        plan = []
+        for key, (count, answered, started, answer) in SURVEY_PLAN.items():
+            if key not in surveys:
+                continue
+            survey, questions = surveys[key]
+            who = hebrew if key == 'delivery' else parties
+            for i in range(count):
+                # the oldest first; the last ones sent in the last days
+                age = SURVEY_DAYS * (count - i) / count + rng.uniform(-3, 0)
+                sent = now - dt.timedelta(days=int(max(age, 1)),
+                    minutes=rng.randint(0, 480))
+                draw = rng.random()
+                fate = ('answered' if draw < answered
+                    else 'started' if draw < answered + started
+                    else 'waiting')
+                if i >= count - 3:  # the newest wait for an answer
+                    fate = 'started' if i == count - 3 else 'waiting'
+                if key == 'csat' and i == count - 1:
+                    fate = 'draft'  # not sent yet
+                party = who[i % len(who)] if key == 'delivery' else (
+                    rng.choice(who))
+                plan.append((key, survey, questions, answer, party, sent,
+                        fate, i * 6 // count))
+        invitations = Invitation.create([{
+                    'survey': survey, 'party': party,
+                    'email': emails[party], 'origin': f'party.party,{party}',
+                    } for _, survey, _, _, party, *_ in plan])
+        Invitation.new_tokens(
+            [i for i, p in zip(invitations, plan) if p[6] != 'draft'])
+        # Opened and answered invitations, back-dated as sent
+        opened = [p[6] in {'answered', 'started'}
+            or (p[6] == 'waiting' and rng.random() < .3) for p in plan]
+        Invitation.open([i for i, o in zip(invitations, opened) if o])
+        responses, answers, dates = [], [], []
+        for invitation, is_opened, (key, survey, questions, answer, party,
+                    sent, fate, month) in zip(invitations, opened, plan):
+            if fate == 'draft':
+                continue
+            validity = dt.timedelta(days=30)
+            opened = sent + dt.timedelta(hours=rng.uniform(0.2, 60))
+            submitted = opened + dt.timedelta(minutes=rng.uniform(2, 15))
+            values = {'sent_date': sent, 'expiration_date': sent + validity}
+            if is_opened:
+                values['opened_date'] = min(opened, now)
+            if fate != 'waiting':
+                values['answered_date'] = (
+                    submitted if fate == 'answered' else None)
+                responses.append({'survey': survey,
+                        'invitation': invitation.id, 'party': party,
+                        'state': 'submitted' if fate == 'answered'
+                        else 'in_progress',
+                        'start_date': min(opened, now),
+                        'submit_date': (submitted if fate == 'answered'
+                            else None)})
+                values_of = answer(rng, questions, month)
+                if fate == 'started':  # the first half only
+                    values_of = dict(list(values_of.items())[:2])
+                answers.append(values_of)
+            dates.extend(([invitation], values))
+        created = Response.create(responses)
+        rows = []
+        for response, values_of in zip(created, answers):
+            questions = surveys[next(k for k, (s, _) in surveys.items()
+                    if s == response.survey.id)][1]
+            for qkey, value in values_of.items():
+                row = {'response': response.id,
+                    'question': questions[qkey][0]}
+                if isinstance(value, set):
+                    rows.extend({**row, 'option': o} for o in sorted(value))
+                elif isinstance(value, dict):
+                    rows.extend({**row, 'option': o, 'number': v}
+                        for o, v in value.items())
+                elif qkey in {'solved', 'again', 'on_time'}:
+                    rows.append({**row, 'option': value})
+                elif isinstance(value, str):
+                    rows.append({**row, 'text': value})
+                else:
+                    rows.append({**row, 'number': value})
+        Answer.create(rows)
+        Invitation.answer([r.invitation for r in created
+                if r.state == 'submitted'])
+        Invitation.write(*dates)
+    return len(created)
+
+
 def close_config_wizard():
     "Mark the first-login configuration wizard as done"
     Item = Model.get('ir.module.config_wizard.item')
@@ -1007,8 +1350,10 @@ def already_loaded():
     logins = [l for m in TEAMS.values() for *_, l in m if l]
     Ticket = Model.get('crm.ticket')
     Program = Model.get('crm.loyalty.program')
+    Survey = Model.get('crm.survey')
     return bool(Company.find([('party.name', '=', COMPANY)])
         and Program.find([('name', '=', LOYALTY_PROGRAM)])
+        and Survey.find([('name', '=', SURVEYS[-1][1])])
         and Ticket.find([('subject', '=', TICKETS[-1][0])])
         and len(User.find([('login', 'in', logins)])) == len(logins)
         and Opportunity.find(
@@ -1066,6 +1411,7 @@ def load(config):
     setup_helpdesk(config, company, customers, employees, today)
     setup_complaint_types()
     setup_helpdesk_time(company, today)
+    setup_surveys(config, company, customers, today)
     close_config_wizard()
     return True
 
