@@ -275,13 +275,50 @@ def _question(question, form, problem):
         '</legend>' + ''.join(parts) + inputs + '</fieldset>')
 
 
+def _condition_selector(question):
+    """The CSS selector of the form when the condition of the question (and
+    those of the questions it depends on) is met by the inputs checked"""
+    parts = []
+    while question.condition_question:
+        condition = question.condition_question
+        inputs = ','.join(
+            f'input[name="{field_name(condition)}"][value="{o.id}"]'
+            if condition.type == 'single'
+            else f'input[name="{field_name(condition, o)}"]'
+            for o in question.condition_options)
+        parts.append(f':has(:is({inputs}):checked)')
+        question = condition
+    return 'form' + ''.join(parts)
+
+
 def _survey_page(
         status, action, survey, questions, values, form, problems, lang,
         notice=None):
     e = html.escape
     shown = set(visible_questions(questions, values))
-    # A question asked only after an answer shows once that answer is saved
-    # or submitted: the page works without script
+    # The questions asked only after an answer are on the page, hidden by
+    # a style until that answer is checked: they appear as soon as it is
+    # chosen, without script (the page has none). A browser without :has()
+    # shows them all, and those whose condition is not met are ignored.
+    sections, section = {}, None
+    for question in questions:
+        if question.type == 'section':
+            section = question
+            sections[section.id] = []
+        elif section:
+            sections[section.id].append(question)
+    rules = []
+
+    def conditional(question):
+        "The selectors showing the question or None if always shown"
+        if question.type == 'section':
+            selectors = [conditional(q) for q in sections[question.id]]
+            if not selectors or None in selectors:
+                return None
+            return sum(selectors, [])
+        if question.condition_question:
+            return [_condition_selector(question)]
+
     parts = [_STYLE, _paragraphs(survey.intro)]
     if notice:
         parts.append(f'<p role="status">{e(notice)}</p>')
@@ -293,20 +330,30 @@ def _survey_page(
         f'<form method="post" action="{e(action)}" '
         'enctype="application/x-www-form-urlencoded" novalidate>')
     for question in questions:
-        if question.id not in shown:
-            continue
         if question.type == 'section':
-            parts.append(f'<h2 dir="auto">{e(question.name)}</h2>')
+            content = f'<h2 dir="auto">{e(question.name)}</h2>'
             if question.help:
-                parts.append(_paragraphs(question.help))
+                content += _paragraphs(question.help)
+        else:
+            content = _question(question, form, problems.get(question.id))
+        selectors = conditional(question)
+        if selectors is None:
+            if question.id in shown:
+                parts.append(content)
             continue
-        parts.append(_question(question, form, problems.get(question.id)))
+        wrapper = f'{field_name(question)}-when'
+        rules.append(','.join(f'{s} #{wrapper}' for s in selectors))
+        parts.append(f'<div class="when" id="{wrapper}">{content}</div>')
     parts.append(
         '<p class="actions">'
         f'<button type="submit" name="action" value="submit">'
         f'{e(_("submit"))}</button>'
         f'<button type="submit" name="action" value="save">'
         f'{e(_("save"))}</button></p></form>')
+    if rules:
+        parts.insert(0, '<style>@supports selector(:has(a)){.when{'
+            'display:none}' + ''.join(
+                f'{r}{{display:block}}' for r in rules) + '}</style>')
     response = _page(status, e(survey.name), '\n'.join(parts), lang)
     # The token is in the address: never sent to another site. Not
     # no-referrer: with it Chrome posts the page's own form with "Origin:
