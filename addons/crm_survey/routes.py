@@ -35,7 +35,8 @@ MAX_FIELDS = 400
 _STYLE = (
     '<style>fieldset{border:0;padding:0;margin:1.5em 0 0}'
     'legend,.q>label{font-weight:bold;padding:0}'
-    '.choice label{display:flex;gap:.5em;align-items:center;margin:.4em 0}'
+    '.choice label{display:flex;gap:.5em;align-items:center;margin:.4em 0;'
+    'font-weight:normal}'
     '.choice input{width:auto}'
     '.scale{display:flex;flex-wrap:wrap;gap:.2em 1em}'
     '.help{color:#555;margin:.2em 0}'
