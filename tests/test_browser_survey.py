@@ -157,6 +157,22 @@ class SurveyBrowserTest(BrowserTestCase):
             self.assertIn(name, text)
         self.assertIn('Net Promoter Score (0-10)', questions[1])
         self.assertIn('Matrix', '\n'.join(questions))
+        self.assertIn('Would you buy from us again?', questions[3])
+
+        # Its responses, from the survey
+        (count,), = self.query(
+            "SELECT COUNT(*) FROM crm_survey_response AS r "
+            "JOIN crm_survey AS s ON s.id = r.survey WHERE s.name = ?",
+            NPS_SURVEY)
+        sao.visible('button#relate', pane).click()
+        next(a for a in pane.find_elements(By.CSS_SELECTOR,
+                'ul[aria-labelledby=relate] a')
+            if a.text.strip() == 'Responses').click()
+        related = sao.tab(f'Responses ({NPS_SURVEY})')
+        sao.view(related, 'tree')
+        # the record counter of the toolbar: "_/<count>"
+        sao.wait(lambda driver: f'/{count}' in related.text,
+            f'the {count} responses of the survey are not listed')
 
     @artifacts_on_failure
     def test_make_link(self):
