@@ -995,10 +995,10 @@ def setup_helpdesk_time(company, today):
                 description=ticket.subject).save()
 
 
-# The surveys of the demo: (key, English title, Hebrew title or None,
-# language, intro, thanks, questions); a question is (key, type, required,
-# text, help, options, condition (question key, option indexes)); the
-# Hebrew survey has its texts translated in HEBREW
+# The surveys of the demo: (key, title, language of the answer page, intro,
+# thanks, questions); a question is (key, type, required, text, help,
+# options, condition: (question key, indexes of its options) or None). The
+# texts are in English, those of the survey in Hebrew translated in HEBREW.
 SURVEYS = [
     ('csat', "How did we do?", 'en',
         "Your ticket with our Customer Care team is closed. Two questions, "
@@ -1162,7 +1162,6 @@ def translate(config, survey, texts, language):
 
 def _nps_answers(rng, questions, month):
     "Return the answers of a relationship survey: better over the months"
-    nps, nps_options = questions['nps']
     draw = rng.random() + 0.04 * month
     if draw < 0.22:
         score = rng.choice([2, 3, 4, 5, 5, 6, 6, 6])
