@@ -256,7 +256,9 @@ class SurveyBrowserTest(BrowserTestCase):
                 str(ARTIFACTS / 'survey-answer-phone.png'))
 
             # Submitted without the matrix, which is required: the page
-            # comes back as a 400 with the problems
+            # comes back as a 400 with the problems, and the answers
+            driver.find_element(By.NAME, f'q{remarks}').send_keys(
+                'The last delivery was late.')
             sao.visible('button[value=submit]').click()
             error = sao.visible(f'#q{matrix}-error')
             self.assertEqual([e for e in console_errors(read_console(driver))
@@ -270,6 +272,9 @@ class SurveyBrowserTest(BrowserTestCase):
             self.assertTrue(self.checked(f'q{nps}', '5'))
             self.assertTrue(self.checked(f'q{again}', maybe))
             self.assertTrue(self.shown(improve))
+            self.assertEqual(driver.find_element(
+                    By.NAME, f'q{remarks}').get_attribute('value'),
+                'The last delivery was late.')
             self.assertEqual(responses(), [])
             self.assertEqual(self.fits(390), 'ltr')
 
@@ -278,8 +283,6 @@ class SurveyBrowserTest(BrowserTestCase):
             self.check(f'q{improve}.{prices}', '1')
             for row, value in zip(rows, [2, 3, 4, 2]):
                 self.check(f'q{matrix}.{row}', value)
-            driver.find_element(By.NAME, f'q{remarks}').send_keys(
-                'The last delivery was late.')
             sao.visible('button[value=save]').click()
             sao.wait(lambda driver: '?saved=1' in driver.current_url,
                 'not saved')
