@@ -424,6 +424,7 @@ class PartyReplace(metaclass=PoolMeta):
     def fields_to_replace(cls):
         return super().fields_to_replace() + [
             ('crm.survey.trigger.planned', 'party'),
+            ('crm.survey.trigger.planned', 'origin'),
             ]
 
 

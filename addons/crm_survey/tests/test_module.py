@@ -200,8 +200,11 @@ class CrmSurveyTestCase(
             trigger = self._trigger_survey()
             ann, bob = Party.create([{'name': "Ann"}, {'name': "Bob"}])
 
+            # the records the events are about
+            records = Party.create([{'name': f"Record {n}"} for n in range(6)])
+
             def origin(n):
-                return f'party.party,{1000 + n}'
+                return str(records[n - 1])
             first = Trigger.invite({trigger: [
                         (origin(1), ann.id), (origin(2), ann.id),
                         (origin(3), bob.id)]})
@@ -235,12 +238,12 @@ class CrmSurveyTestCase(
         with set_company(company):
             trigger = self._trigger_survey()
             ann, bob = Party.create([{'name': "Ann"}, {'name': "Bob"}])
-            trigger.party_domain = "[('name', '=', 'Bob')]"
+            trigger.party_domain = '[["name", "=", "Bob"]]'
             trigger.save()
             self.assertEqual(trigger.filter_events([
                         ['party.party,1', ann.id], ['party.party,2', bob.id]]),
                 [('party.party,2', bob.id)])
-            trigger.party_domain = "[('name', '=')]"
+            trigger.party_domain = '[["name", "="]]'
             with self.assertRaises(ValidationError):
                 trigger.save()
 
