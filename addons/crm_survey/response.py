@@ -370,6 +370,11 @@ class Response(SurveyCompanyMixin, ModelSQL, ModelView):
             'company': Eval('company', -1),
             },
         depends={'company'})
+    origin = fields.Function(fields.Reference(
+            "Origin", selection='get_origins',
+            help="The record the invitation was about: the ticket, "
+            "shipment, invoice or purchase of a trigger."),
+        'get_origin', searcher='search_origin')
     start_date = fields.DateTime("Start Date", readonly=True)
     submit_date = fields.DateTime("Submit Date", readonly=True)
     answers = fields.One2Many(
@@ -399,6 +404,18 @@ class Response(SurveyCompanyMixin, ModelSQL, ModelView):
     def get_rec_name(self, name):
         who = self.party.rec_name if self.party else str(self.id)
         return f'{self.survey.rec_name} - {who}'
+
+    @classmethod
+    def get_origins(cls):
+        return Pool().get('crm.survey.invitation').get_origins()
+
+    def get_origin(self, name):
+        if self.invitation and self.invitation.origin:
+            return str(self.invitation.origin)
+
+    @classmethod
+    def search_origin(cls, name, clause):
+        return [('invitation.' + clause[0],) + tuple(clause[1:])]
 
     def answer_values(self):
         "Return the values of the answers, as answering.parse_answers does"

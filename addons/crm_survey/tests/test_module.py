@@ -4,7 +4,8 @@
 import datetime as dt
 from types import SimpleNamespace
 
-from trytond.model.exceptions import DomainValidationError
+from trytond.model.exceptions import (
+    DomainValidationError, ValidationError)
 from trytond.modules.company.tests import (
     CompanyTestMixin, create_company, set_company)
 from trytond.modules.crm_core.tests import (
@@ -170,6 +171,102 @@ class CrmSurveyTestCase(
             Invitation.write([invitation], {
                     'expiration_date': dt.datetime(2000, 1, 1)})
             self.assertIsNone(Invitation.from_token(token))
+
+    def _trigger_survey(self):
+        "An open survey and a trigger of a customer shipment done"
+        pool = Pool()
+        Survey = pool.get('crm.survey')
+        Trigger = pool.get('crm.survey.trigger')
+        survey, = Survey.create([{
+                    'name': "After delivery",
+                    'questions': [('create', [{
+                                    'name': "Score", 'type': 'csat'}])],
+                    }])
+        Survey.open([survey])
+        trigger, = Trigger.create([{
+                    'survey': survey.id, 'event': 'shipment_out_done'}])
+        return trigger
+
+    @with_transaction()
+    def test_trigger_quiet_period(self):
+        "A party is invited once a batch and not again in the quiet period"
+        pool = Pool()
+        Configuration = pool.get('crm.configuration')
+        Invitation = pool.get('crm.survey.invitation')
+        Party = pool.get('party.party')
+        Trigger = pool.get('crm.survey.trigger')
+        company = create_company()
+        with set_company(company):
+            trigger = self._trigger_survey()
+            ann, bob = Party.create([{'name': "Ann"}, {'name': "Bob"}])
+
+            # the records the events are about
+            records = Party.create([{'name': f"Record {n}"} for n in range(6)])
+
+            def origin(n):
+                return str(records[n - 1])
+            first = Trigger.invite({trigger: [
+                        (origin(1), ann.id), (origin(2), ann.id),
+                        (origin(3), bob.id)]})
+            self.assertEqual(
+                sorted((i.party.id, str(i.origin), i.trigger) for i in first),
+                [(ann.id, origin(1), trigger), (bob.id, origin(3), trigger)])
+
+            # quiet: not again, whatever the record
+            self.assertEqual(
+                Trigger.invite({trigger: [(origin(4), ann.id)]}), [])
+            # a cancelled invitation does not count
+            Invitation.cancel([i for i in first if i.party == ann])
+            again, = Trigger.invite({trigger: [(origin(5), ann.id)]})
+            self.assertEqual(again.party, ann)
+
+            # without quiet period, a trigger still invites once a record
+            config = Configuration(1)
+            config.survey_quiet_days = None
+            config.save()
+            self.assertEqual(
+                Trigger.invite({trigger: [(origin(3), bob.id)]}), [])
+            other, = Trigger.invite({trigger: [(origin(6), bob.id)]})
+            self.assertEqual(other.party, bob)
+
+    @with_transaction()
+    def test_trigger_party_domain(self):
+        "A trigger invites the parties of its domain only"
+        pool = Pool()
+        Party = pool.get('party.party')
+        company = create_company()
+        with set_company(company):
+            trigger = self._trigger_survey()
+            ann, bob = Party.create([{'name': "Ann"}, {'name': "Bob"}])
+            trigger.party_domain = '[["name", "=", "Bob"]]'
+            trigger.save()
+            self.assertEqual(trigger.filter_events([
+                        ['party.party,1', ann.id], ['party.party,2', bob.id]]),
+                [('party.party,2', bob.id)])
+            trigger.party_domain = '[["name", "="]]'
+            with self.assertRaises(ValidationError):
+                trigger.save()
+
+    @with_transaction()
+    def test_response_origin(self):
+        "A response shows and is searched by the origin of its invitation"
+        pool = Pool()
+        Invitation = pool.get('crm.survey.invitation')
+        Party = pool.get('party.party')
+        Response = pool.get('crm.survey.response')
+        company = create_company()
+        with set_company(company):
+            trigger = self._trigger_survey()
+            ann, = Party.create([{'name': "Ann"}])
+            invitation, = Invitation.create([{
+                        'survey': trigger.survey.id, 'party': ann.id,
+                        'origin': str(ann)}])
+            response = invitation.get_or_start_response()
+            self.assertEqual(response.origin, ann)
+            self.assertEqual(
+                Response.search([('origin', '=', str(ann))]), [response])
+            self.assertEqual(
+                Response.search([('origin', 'like', 'crm.ticket,%')]), [])
 
 
 del ModuleTestCase
