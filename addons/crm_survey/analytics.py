@@ -35,7 +35,7 @@ from trytond.modules.crm_core.timeline import (
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.report import Report
-from trytond.tools import grouped_slice, reduce_ids
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
 #: The NPS answers of the promoters and at least of the passives
@@ -72,6 +72,11 @@ def nps_interval(promoters, passives, detractors):
     variance = max(p_p + p_d - (p_p - p_d) ** 2, 0)
     margin = Z_95 * 100 * math.sqrt(variance / n)
     return n, score, max(score - margin, -100), min(score + margin, 100)
+
+
+def in_ids(column, ids):
+    "The condition of the column in the ids"
+    return fields.SQL_OPERATORS['in'](column, ids)
 
 
 def _count(condition):
@@ -275,8 +280,8 @@ class Distribution(_Analytics):
             ('sequence', 'ASC NULLS FIRST'),
             ('question', 'ASC'),
             ('option.sequence', 'ASC NULLS FIRST'),
-            ('option', 'ASC'),
-            ('value', 'ASC'),
+            # the ids of the rows of a question follow the options (the rows
+            # of a matrix) and the values
             ('id', 'ASC'),
             ]
 
@@ -329,20 +334,18 @@ class Distribution(_Analytics):
         value = Cast(answers.number, 'INTEGER')
         counts = answers.select(
             answers.question.as_('question'),
-            Coalesce(answers.option, 0).as_('option'),
-            Coalesce(value, -1).as_('value'),
+            answers.option.as_('option'),
+            value.as_('value'),
             Count(Literal('*')).as_('count'),
-            group_by=[
-                answers.question, Coalesce(answers.option, 0),
-                Coalesce(value, -1)])
+            group_by=[answers.question, answers.option, value])
 
         def cell(
                 types, from_, id_, option_column, value_column, kind,
                 row_column):
             return from_.join(counts, 'LEFT',
                 condition=(counts.question == question.id)
-                & (counts.option == Coalesce(option_column, 0))
-                & (counts.value == Coalesce(value_column, -1))
+                & (Coalesce(counts.option, 0) == Coalesce(option_column, 0))
+                & (Coalesce(counts.value, -1) == Coalesce(value_column, -1))
                 ).join(answered, 'LEFT',
                 condition=(answered.question == question.id)
                 & (Coalesce(answered.row, 0) == Coalesce(row_column, 0))
@@ -623,16 +626,21 @@ class Trend(ScoreMixin, _Analytics):
             group_by=[answer.response])
         from_ = from_.join(per_response, 'LEFT',
             condition=per_response.response == response.id)
-        return from_.select(
-            Min(response.id).as_('id'),
+        # One row per response, grouped by the names of its dimensions: a
+        # parameter repeated in GROUP BY does not match the one in the
+        # select list on PostgreSQL
+        rows = from_.select(
+            response.id.as_('response'),
             *(c.as_(n) for n, c in groups.items()),
-            Count(response.id).as_('submitted'),
-            *(Coalesce(Sum(getattr(per_response, n)), 0).as_(n)
-                for n in scores),
-            where=cls._survey_where(survey) & cls._response_where(response),
-            # Group by the aliases: a parameter repeated in GROUP BY does
-            # not match the one in the select list on PostgreSQL
-            group_by=[c.as_(n) for n, c in groups.items()])
+            *(Coalesce(getattr(per_response, n), 0).as_(n) for n in scores),
+            where=cls._survey_where(survey) & cls._response_where(response))
+        columns = [getattr(rows, n) for n in groups]
+        return rows.select(
+            Min(rows.response).as_('id'),
+            *columns,
+            Count(rows.response).as_('submitted'),
+            *(Sum(getattr(rows, n)).as_(n) for n in scores),
+            group_by=columns)
 
 
 class Response(metaclass=PoolMeta):
@@ -695,7 +703,7 @@ class Response(metaclass=PoolMeta):
                 cursor.execute(*answer.join(question,
                         condition=answer.question == question.id).select(
                         answer.response, question.id, answer.number,
-                        where=reduce_ids(answer.response, sub_ids) & clause,
+                        where=in_ids(answer.response, sub_ids) & clause,
                         order_by=[answer.response, question.sequence,
                             question.id]))
                 for response_id, question_id, number in cursor:
@@ -903,7 +911,7 @@ class Party(metaclass=PoolMeta):
                     answer.number.as_('number'),
                     response.submit_date.as_('date'),
                     rank.as_('rank'),
-                    where=reduce_ids(response.party, sub_ids)
+                    where=in_ids(response.party, sub_ids)
                     & (question.type == type_)
                     & (answer.number != Null)
                     & response.id.in_(readable))
@@ -1042,7 +1050,7 @@ class ResponsesXLSX(Report):
             cursor.execute(*answer.select(
                     answer.response, answer.question, answer.option,
                     answer.text, answer.number, answer.date,
-                    where=reduce_ids(
+                    where=in_ids(
                         answer.response, [r.id for r in sub_responses]),
                     order_by=[answer.response, answer.id]))
             for response_id, question, option, text, number, date in cursor:
