@@ -336,7 +336,7 @@ class Distribution(_Analytics):
             answers.question.as_('question'),
             answers.option.as_('option'),
             value.as_('value'),
-            Count(Literal('*')).as_('count'),
+            Count().as_('count'),
             group_by=[answers.question, answers.option, value])
 
         def cell(
