@@ -17,8 +17,8 @@ import io
 import math
 import re
 
-from sql import Cast, Literal, Null, Union, Values, Window
-from sql.aggregate import Avg, Count, Max, Min, Sum
+from sql import Cast, Literal, Null, Union, Values, Window, With
+from sql.aggregate import Count, Max, Min, Sum
 from sql.conditionals import Case, Coalesce
 from sql.functions import RowNumber
 from sql.operators import Concat
@@ -305,6 +305,7 @@ class Distribution(_Analytics):
         option = Option.__table__()
         response = Response.__table__()
         answer = Answer.__table__()
+        multiple = Answer.__table__()
         scale = Values(SCALE_VALUES)
         scale_type, scale_value = scale.column1, scale.column2
 
@@ -313,31 +314,49 @@ class Distribution(_Analytics):
             where &= question.id == context['question']
         questions = survey.join(question,
             condition=question.survey == survey.id)
+        question_ids = questions.select(question.id, where=where)
 
-        # The answers of the submitted responses, once per response and
-        # value
-        answers = answer.join(response,
-            condition=answer.response == response.id
-            ).select(
-                answer.question, answer.option, answer.number,
-                answer.response,
-                where=cls._response_where(response)
-                & ((answer.option != Null) | (answer.number != Null))
-                & answer.question.in_(questions.select(
-                        question.id, where=where)))
-        # The responses that answered each question (each matrix row)
-        row = Case((answers.number != Null, answers.option), else_=Null)
-        answered = answers.select(
-            answers.question.as_('question'), row.as_('row'),
-            Count(answers.response, distinct=True).as_('answered'),
-            group_by=[answers.question, row])
-        value = Cast(answers.number, 'INTEGER')
-        counts = answers.select(
-            answers.question.as_('question'),
-            answers.option.as_('option'),
-            value.as_('value'),
-            Count().as_('count'),
-            group_by=[answers.question, answers.option, value])
+        # The answers of the submitted responses counted by question, option
+        # and number: the one pass over the answers, which the rest reads
+        counts = With(query=answer.join(response,
+                condition=answer.response == response.id
+                ).join(question, condition=answer.question == question.id
+                ).select(
+                    answer.question.as_('question'),
+                    question.type.as_('type'),
+                    answer.option.as_('option'),
+                    answer.number.as_('number'),
+                    Count().as_('count'),
+                    where=cls._response_where(response)
+                    & ((answer.option != Null) | (answer.number != Null))
+                    & answer.question.in_(question_ids),
+                    group_by=[
+                        answer.question, question.type, answer.option,
+                        answer.number]))
+        # The responses that answered each question (each row of a matrix):
+        # one answer per response but for the multiple choices
+        rows = counts.select(
+            counts.question.as_('question'),
+            Case((counts.type == 'matrix', counts.option),
+                else_=Null).as_('row'),
+            counts.count.as_('count'),
+            where=~counts.type.in_(['multiple', 'number']))
+        answered = Union(
+            rows.select(
+                rows.question, rows.row, Sum(rows.count).as_('answered'),
+                group_by=[rows.question, rows.row]),
+            multiple.join(response,
+                condition=multiple.response == response.id
+                ).join(question, condition=multiple.question == question.id
+                ).select(
+                    multiple.question.as_('question'),
+                    typed(None, 'INTEGER').as_('row'),
+                    Count(multiple.response, distinct=True).as_('answered'),
+                    where=cls._response_where(response)
+                    & (question.type == 'multiple')
+                    & multiple.question.in_(question_ids),
+                    group_by=[multiple.question]),
+            all_=True)
 
         def cell(
                 types, from_, id_, option_column, value_column, kind,
@@ -345,7 +364,8 @@ class Distribution(_Analytics):
             return from_.join(counts, 'LEFT',
                 condition=(counts.question == question.id)
                 & (Coalesce(counts.option, 0) == Coalesce(option_column, 0))
-                & (Coalesce(counts.value, -1) == Coalesce(value_column, -1))
+                & (Coalesce(counts.number, -1)
+                    == Coalesce(value_column, -1))
                 ).join(answered, 'LEFT',
                 condition=(answered.question == question.id)
                 & (Coalesce(answered.row, 0) == Coalesce(row_column, 0))
@@ -382,9 +402,9 @@ class Distribution(_Analytics):
             option.id * 16 + scale_value, option.id, scale_value,
             _CELL_OPTION, option.id)
         # The numbers
-        number = answer.join(response,
-            condition=answer.response == response.id
-            ).join(question, condition=answer.question == question.id
+        total = Sum(counts.count)
+        numbers = counts.join(question,
+            condition=counts.question == question.id
             ).join(survey, condition=question.survey == survey.id
             ).select(
                 (Min(question.id) * 4 + _CELL_NUMBER).as_('id'),
@@ -395,27 +415,29 @@ class Distribution(_Analytics):
                 question.sequence.as_('sequence'),
                 typed(None, 'INTEGER').as_('option'),
                 typed(None, 'INTEGER').as_('value'),
-                Count(answer.id).as_('count'),
-                Count(answer.id).as_('answered'),
-                Avg(answer.number).as_('mean'),
-                Min(answer.number).as_('minimum'),
-                Max(answer.number).as_('maximum'),
-                where=where & (question.type == 'number')
-                & cls._response_where(response) & (answer.number != Null),
+                total.as_('count'),
+                total.as_('answered'),
+                (Sum(counts.number * counts.count) / total).as_('mean'),
+                Min(counts.number).as_('minimum'),
+                Max(counts.number).as_('maximum'),
+                where=(counts.type == 'number') & (counts.number != Null),
                 group_by=[
                     survey.company, survey.id, question.id, question.type,
                     question.sequence])
-        rows = Union(choices, scales, matrices, number, all_=True)
-        return rows.select(
-            rows.id, rows.company, rows.survey, rows.question,
-            rows.question_type, rows.sequence, rows.option,
-            rows.value, rows.count, rows.answered,
-            cls.percentage.sql_cast(Case((rows.answered > 0,
-                        cls.percentage.sql_cast(rows.count)
-                        / rows.answered), else_=Null)).as_('percentage'),
-            cls.mean.sql_cast(rows.mean).as_('mean'),
-            cls.minimum.sql_cast(rows.minimum).as_('minimum'),
-            cls.maximum.sql_cast(rows.maximum).as_('maximum'))
+        union = Union(choices, scales, matrices, numbers, all_=True)
+        return union.select(
+            union.id, union.company, union.survey, union.question,
+            union.question_type, union.sequence, union.option,
+            union.value,
+            cls.count.sql_cast(union.count).as_('count'),
+            cls.answered.sql_cast(union.answered).as_('answered'),
+            cls.percentage.sql_cast(Case((union.answered > 0,
+                        cls.percentage.sql_cast(union.count)
+                        / union.answered), else_=Null)).as_('percentage'),
+            cls.mean.sql_cast(union.mean).as_('mean'),
+            cls.minimum.sql_cast(union.minimum).as_('minimum'),
+            cls.maximum.sql_cast(union.maximum).as_('maximum'),
+            with_=[counts])
 
     def get_answer(self, name):
         if self.question_type == 'matrix' and self.option:
@@ -471,9 +493,12 @@ class Result(ScoreMixin, _Analytics):
         response = Response.__table__()
         responded = Response.__table__()
         answer = Answer.__table__()
+        scored = Question.__table__()
 
+        surveys = survey.select(survey.id, where=cls._survey_where(survey))
         # The invitations sent in the period and those answered
-        where = invitation.sent_date != Null
+        where = (invitation.sent_date != Null)
+        where &= invitation.survey.in_(surveys)
         if context.get('from_date'):
             where &= invitation.sent_date >= dt.datetime.combine(
                 context['from_date'], dt.time.min)
@@ -493,7 +518,8 @@ class Result(ScoreMixin, _Analytics):
         responses = response.select(
             response.survey.as_('survey'),
             Count(response.id).as_('submitted'),
-            where=cls._response_where(response),
+            where=cls._response_where(response)
+            & response.survey.in_(surveys),
             group_by=[response.survey])
 
         scores = score_columns(question, answer)
@@ -504,7 +530,10 @@ class Result(ScoreMixin, _Analytics):
                 question.survey.as_('survey'),
                 *(c.as_(n) for n, c in scores.items()),
                 where=question.type.in_(['nps', 'csat'])
-                & cls._response_where(response),
+                & cls._response_where(response)
+                & answer.question.in_(scored.select(scored.id,
+                        where=scored.survey.in_(surveys)
+                        & scored.type.in_(['nps', 'csat']))),
                 group_by=[question.survey])
 
         invited = Coalesce(invitations.invited, 0)
