@@ -11,9 +11,16 @@ new link revokes the previous one. An invitation has at most one response
 serialised."""
 import datetime as dt
 import hashlib
+import html
+import re
 import secrets
 import urllib.parse
+from email.message import EmailMessage
 
+from sql import Literal
+from sql.conditionals import Coalesce
+
+from trytond.config import config
 from trytond.i18n import gettext
 from trytond.model import (
     Index, ModelSQL, ModelView, Unique, Workflow, fields)
@@ -21,6 +28,9 @@ from trytond.modules.crm_core.activity import CALENDAR_TOKEN
 from trytond.modules.crm_core.dbtools import serialize
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, If
+from trytond.sendmail import send_message_transactional
+from trytond.tools import grouped_slice
+from trytond.tools.email_ import format_address
 from trytond.transaction import Transaction, without_check_access
 from trytond.url import http_host
 from trytond.wizard import Button, StateTransition, StateView, Wizard
@@ -39,6 +49,52 @@ def token_hash(token):
 
 def _now():
     return dt.datetime.now().replace(microsecond=0)
+
+
+#: How many invitations one queued task e-mails
+INVITE_BATCH = 100
+#: The states of an invitation that can still be answered
+OPEN_STATES = {'draft', 'sent', 'opened'}
+
+
+def _today():
+    "The day of the reminders: the context's date, by default today"
+    Date = Pool().get('ir.date')
+    return Transaction().context.get('date') or Date.today()
+
+
+#: The placeholders of the text of an invitation e-mail
+PLACEHOLDER = re.compile(r'(\{(?:party|survey|link)\})')
+
+
+def _text_body(body, values):
+    """The body with its placeholders replaced by their values, in one pass
+    (a value holding a placeholder stays as it is); not str.format: the text
+    is the user's, it may hold any other brace"""
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)[1:-1]], body)
+
+
+def _html_body(body, values, lang, title):
+    """The body as an HTML document in the direction of the language: each
+    part escaped, the link a link, a paragraph by blank line"""
+    parts = []
+    for part in PLACEHOLDER.split(body):
+        if part == '{link}':
+            url = html.escape(values['link'])
+            parts.append(f'<a href="{url}">{url}</a>')
+        elif PLACEHOLDER.fullmatch(part):
+            parts.append(html.escape(values[part[1:-1]]))
+        else:
+            parts.append(html.escape(part))
+    paragraphs = ''.join(
+        '<p>%s</p>' % p.strip().replace('\n', '<br>\n')
+        for p in ''.join(parts).split('\n\n') if p.strip())
+    code = lang.code.replace('_', '-')
+    direction = 'rtl' if lang.direction == 'rtl' else 'ltr'
+    return (f'<!DOCTYPE html>\n<html lang="{html.escape(code)}" '
+        f'dir="{direction}">\n<head><meta charset="utf-8">'
+        f'<title>{html.escape(title)}</title></head>\n'
+        f'<body>{paragraphs}</body>\n</html>\n')
 
 
 class SurveyCompanyMixin:
@@ -89,6 +145,12 @@ class Invitation(SurveyCompanyMixin, Workflow, ModelSQL, ModelView):
         "Expiration Date", readonly=True,
         help="When the link stops working.")
     sent_date = fields.DateTime("Sent Date", readonly=True)
+    reminder_date = fields.DateTime(
+        "Reminder Date", readonly=True,
+        help="When the last reminder was sent.")
+    reminder_count = fields.Integer(
+        "Reminders", readonly=True,
+        help="How many reminders were sent.")
     opened_date = fields.DateTime("Opened Date", readonly=True)
     answered_date = fields.DateTime("Answered Date", readonly=True)
     response = fields.Function(
@@ -190,7 +252,8 @@ class Invitation(SurveyCompanyMixin, Workflow, ModelSQL, ModelView):
     def copy(cls, invitations, default=None):
         default = default.copy() if default is not None else {}
         for name in ['token_hash', 'expiration_date', 'sent_date',
-                'opened_date', 'answered_date']:
+                'opened_date', 'answered_date', 'reminder_date',
+                'reminder_count']:
             default.setdefault(name, None)
         default.setdefault('state', 'draft')
         return super().copy(invitations, default=default)
@@ -214,13 +277,20 @@ class Invitation(SurveyCompanyMixin, Workflow, ModelSQL, ModelView):
         pass
 
     @classmethod
-    def new_tokens(cls, invitations):
+    def new_tokens(cls, invitations, reminder=False):
         """Make a new secret link for each invitation, revoking its previous
-        one, and mark it sent; return the tokens in the same order"""
+        one, and mark it sent; return the tokens in the same order
+
+        A reminder counts one more reminder at the reminder date instead of
+        changing the sent date."""
         pool = Pool()
         Configuration = pool.get('crm.configuration')
         validity = Configuration(1).survey_invitation_validity
         now = _now()
+        if reminder:
+            today = _today()
+            reminded = (now if today == now.date()
+                else dt.datetime.combine(today, now.time()))
         tokens, to_write = [], []
         for invitation in invitations:
             if invitation.survey.state == 'closed':
@@ -230,11 +300,16 @@ class Invitation(SurveyCompanyMixin, Workflow, ModelSQL, ModelView):
             token = secrets.token_urlsafe(32)
             assert TOKEN.fullmatch(token)
             tokens.append(token)
-            to_write.extend(([invitation], {
-                        'token_hash': token_hash(token),
-                        'expiration_date': now + validity,
-                        'sent_date': now,
-                        }))
+            values = {
+                'token_hash': token_hash(token),
+                'expiration_date': now + validity,
+                }
+            if reminder:
+                values['reminder_date'] = reminded
+                values['reminder_count'] = (invitation.reminder_count or 0) + 1
+            else:
+                values['sent_date'] = now
+            to_write.extend(([invitation], values))
         if to_write:
             with without_check_access():
                 cls.write(*to_write)
@@ -248,13 +323,182 @@ class Invitation(SurveyCompanyMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     def invite(cls, invitations):
-        """Deliver each invitation its link (a new token)
+        """Deliver each invitation its link (a new token) by e-mail
 
         The entry point of everything that invites: the wizards, the
-        triggers and the queue call it."""
-        cls.new_tokens(
-            [i for i in invitations if i.state in {'draft', 'sent', 'opened'}])
+        triggers and the queue call it. Up to INVITE_BATCH invitations are
+        e-mailed in the transaction (the messages leave once it is
+        committed); more are queued in batches of INVITE_BATCH. An
+        invitation without e-mail address is left as it is: its link is
+        made with *Make Link*."""
+        invitations = [i for i in invitations if i.state in OPEN_STATES]
+        for invitation in invitations:
+            if invitation.survey.state == 'closed':
+                raise SurveyError(gettext(
+                        'crm_survey.msg_invitation_survey_closed',
+                        invitation=invitation.rec_name))
+        if len(invitations) > INVITE_BATCH:
+            cls.queue_invite(invitations)
+        else:
+            cls.deliver(invitations)
 
+    @classmethod
+    def queue_invite(cls, invitations, reminder=False):
+        """Queue the e-mailing of the invitations (or of a reminder) in
+        tasks of INVITE_BATCH invitations
+
+        Each task is one transaction: its invitations are marked sent and
+        the task finished in the same commit, and the messages leave after
+        it, so a batch committed is never sent again; a task that fails
+        before its commit sends nothing and is tried again."""
+        queued_at = _now()
+        for sub_ids in grouped_slice(sorted(map(int, invitations)),
+                INVITE_BATCH):
+            cls.__queue__.deliver_queued(
+                cls.browse(list(sub_ids)), queued_at, reminder=reminder)
+
+    @classmethod
+    def deliver_queued(cls, invitations, queued_at, reminder=False):
+        """E-mail the invitations of a queued batch
+
+        Idempotent: the invitations are locked, and those no longer open,
+        of a closed survey, sent since the batch was queued (the same batch
+        queued twice) or, for a reminder, no longer due are skipped."""
+        cls.lock(invitations)
+        today = _today()
+        todo = []
+        for invitation in cls.browse(list(map(int, invitations))):
+            if (invitation.state not in OPEN_STATES
+                    or invitation.survey.state == 'closed'):
+                continue
+            if reminder:
+                if not invitation.reminder_due(today):
+                    continue
+            elif invitation.sent_date and invitation.sent_date >= queued_at:
+                continue
+            todo.append(invitation)
+        cls.deliver(todo, reminder=reminder)
+
+    @classmethod
+    def deliver(cls, invitations, reminder=False):
+        """E-mail a new link to each invitation that has an address; return
+        those e-mailed
+
+        The messages leave when the transaction is committed."""
+        invitations = [i for i in invitations if i.email_address]
+        tokens = cls.new_tokens(invitations, reminder=reminder)
+        for invitation, token in zip(invitations, tokens):
+            invitation.send_email(token, reminder=reminder)
+        return invitations
+
+    @property
+    def email_address(self):
+        "The address the link is e-mailed to: the e-mail, else the party's"
+        return (self.email
+            or (self.party.email if self.party else None) or None)
+
+    def email_language(self):
+        """The code of the language of the e-mail: the survey's, else the
+        party's, else the company's, else the default one"""
+        pool = Pool()
+        Configuration = pool.get('ir.configuration')
+        survey = self.survey
+        for lang in [
+                survey.language,
+                self.party.lang if self.party else None,
+                survey.company.party.lang]:
+            if lang:
+                return lang.code
+        return Configuration.get_language()
+
+    def send_email(self, token, reminder=False):
+        """E-mail the link of the token, in the language of the invitation
+
+        The subject and the body are the survey's, or the default ones;
+        their placeholders {party}, {survey} and {link} are replaced. The
+        message has a text part and an HTML part, right to left in a
+        right-to-left language."""
+        pool = Pool()
+        Configuration = pool.get('crm.configuration')
+        Lang = pool.get('ir.lang')
+        code = self.email_language()
+        with Transaction().set_context(language=code):
+            invitation = self.__class__(self.id)
+            survey = invitation.survey
+            lang = Lang.get(code)
+            subject = survey.email_subject or gettext(
+                'crm_survey.msg_invitation_email_subject',
+                survey=survey.name)
+            body = survey.email_body or gettext(
+                'crm_survey.msg_invitation_email_body')
+            if reminder:
+                subject = gettext(
+                    'crm_survey.msg_invitation_reminder_subject',
+                    subject=subject)
+            values = {
+                'party': invitation.party.name if invitation.party else '',
+                'survey': survey.name,
+                'link': self.url(token),
+                }
+        body = body.replace('\r\n', '\n')
+        if '{link}' not in body:
+            body += '\n\n{link}'
+        address = self.email_address
+        message = EmailMessage()
+        from_ = (Configuration(1).survey_email_from
+            or config.get('email', 'from'))
+        message['From'] = from_
+        message['To'] = format_address(address, values['party'] or None)
+        message['Subject'] = ' '.join(_text_body(subject, values).split())
+        message['Content-Language'] = code.replace('_', '-')
+        message.set_content(_text_body(body, values))
+        message.add_alternative(
+            _html_body(body, values, lang, message['Subject']),
+            subtype='html')
+        send_message_transactional(message, to_addrs=[address])
+
+    def reminder_due(self, today):
+        """Whether a reminder is due on the day: sent, not answered, its
+        survey answered that day and asking for reminders, fewer reminders
+        than the survey's most and the last sent reminder_days ago"""
+        survey = self.survey
+        if (self.state not in {'sent', 'opened'}
+                or not survey.reminder_days
+                or (self.reminder_count or 0) >= (survey.reminder_count or 0)
+                or not survey.accepts_answers(today)):
+            return False
+        last = self.reminder_date or self.sent_date
+        return bool(last) and (
+            last.date() + dt.timedelta(days=survey.reminder_days) <= today)
+
+    @classmethod
+    def send_reminders(cls):
+        """Queue a reminder to the invitations due one (see reminder_due),
+        in batches; the task of the *Send Survey Reminders* scheduled
+        action. Run twice the same day, it sends nothing more."""
+        pool = Pool()
+        Survey = pool.get('crm.survey')
+        invitation = cls.__table__()
+        survey = Survey.__table__()
+        cursor = Transaction().connection.cursor()
+        today = _today()
+        cursor.execute(*invitation.join(survey,
+                condition=invitation.survey == survey.id).select(
+                invitation.id,
+                where=invitation.state.in_(['sent', 'opened'])
+                & (survey.state == 'open')
+                & (survey.active == Literal(True))
+                & (survey.reminder_days > 0)
+                & (Coalesce(invitation.reminder_count, 0)
+                    < survey.reminder_count)))
+        ids = [i for i, in cursor]
+        due = []
+        with without_check_access():
+            for sub_ids in grouped_slice(ids):
+                due.extend(i for i in cls.browse(list(sub_ids))
+                    if i.reminder_due(today) and i.email_address)
+        if due:
+            cls.queue_invite(due, reminder=True)
     @classmethod
     @Workflow.transition('opened')
     def open(cls, invitations):
