@@ -194,7 +194,7 @@ def bench_survey_invite():
                 'second_run_s': round(again, 2),
                 'second_run_invited': invited_again}))
 
-    with benchdb.transaction(database) as transaction:
+    with benchdb.transaction(database):
         Party = pool.get('party.party')
         party_ids = [p.id for p in Party.search(
                 [('code', 'like', 'SV%')], order=[('id', 'ASC')])]

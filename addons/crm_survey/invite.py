@@ -25,7 +25,7 @@ from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from .exceptions import SurveyError
-from .response import OPEN_STATES
+from .response import INVITE_BATCH, OPEN_STATES
 
 #: A placeholder of the subject or the body, known or not
 _PLACEHOLDER = re.compile(r'\{([^{}\s]*)\}')
@@ -115,6 +115,12 @@ class InviteStart(ModelView):
     survey = fields.Many2One(
         'crm.survey', "Survey", required=True,
         domain=[('state', '=', 'open')])
+    selected = fields.Integer(
+        "Selected Parties", readonly=True,
+        states={
+            'invisible': ~Eval('selected'),
+            },
+        help="The parties selected in their list, invited.")
     parties = fields.Many2Many(
         'party.party', None, None, "Parties",
         help="The parties to invite.")
@@ -157,18 +163,38 @@ class Invite(Wizard):
             Button("Close", 'end', 'tryton-close', default=True),
             ])
 
+    @classmethod
+    def execute(cls, session_id, data, state_name):
+        """Keep the parties selected in their list out of the host's log of
+        the wizard: it would log the run on each of them, thousands maybe;
+        the invitations made are the trace"""
+        context = Transaction().context
+        if (state_name == 'invite'
+                and context.get('active_model') == 'party.party'):
+            cls.check_access()
+            with Transaction().set_context(
+                    active_ids=[], active_id=None,
+                    _survey_invite_selected=context.get('active_ids') or []):
+                return super().execute(session_id, data, state_name)
+        return super().execute(session_id, data, state_name)
+
     def default_start(self, fields):
+        context = Transaction().context
         values = {}
-        model = self.model.__name__ if self.model else None
-        if model == 'crm.survey' and self.record:
-            values['survey'] = self.record.id
+        model = context.get('active_model')
+        if model == 'crm.survey' and context.get('active_id') is not None:
+            values['survey'] = context['active_id']
         elif model == 'party.party':
-            values['parties'] = [p.id for p in self.records]
+            # the ids, not the records: browsing thousands is slow
+            values['selected'] = len(context.get('active_ids') or [])
         return values
 
     def transition_invite(self):
+        context = Transaction().context
+        parties = [p.id for p in self.start.parties]
+        parties.extend(context.get('_survey_invite_selected') or [])
         invitations, skipped = self.invite_parties(
-            self.start.survey, self.start.parties, self.start.categories)
+            self.start.survey, parties, self.start.categories)
         self.done.survey = self.start.survey
         self.done.invited = len(invitations)
         self.done.skipped = skipped
@@ -184,9 +210,10 @@ class Invite(Wizard):
     @classmethod
     def invite_parties(cls, survey, parties=(), categories=()):
         """Invite the parties, and those of the categories, to the survey;
-        return the invitations and how many parties were skipped
+        return the ids of the invitations and how many parties were skipped
 
-        The invitations are inserted in one INSERT … SELECT and their
+        The parties are records or ids. The invitations are inserted in one
+        INSERT … SELECT and their
         e-mails queued in batches. Skipped: the parties inactive, without
         e-mail address or with an open invitation (neither cancelled nor
         answered) to the survey. The mass invitations of one survey are made
@@ -211,7 +238,7 @@ class Invite(Wizard):
             raise SurveyError(gettext(
                     'crm_survey.msg_survey_invite_not_open',
                     survey=survey.rec_name))
-        party_ids = sorted({p.id for p in parties})
+        party_ids = sorted(set(map(int, parties)))
         category_ids = [c.id for c in categories]
         if not party_ids and not category_ids:
             raise SurveyError(gettext(
@@ -273,7 +300,7 @@ class Invite(Wizard):
                     & (invitation.survey == survey.id)))
             ids = [i for i, in cursor]
         ids.sort()
-        create_hooks(Invitation, ids)
-        invitations = Invitation.browse(ids)
-        Invitation.queue_invite(invitations)
-        return invitations, total - len(ids)
+        # in slices of a batch: browse is quadratic in the ids it gets
+        create_hooks(Invitation, ids, browse_size=INVITE_BATCH)
+        Invitation.queue_invite(ids)
+        return ids, total - len(ids)

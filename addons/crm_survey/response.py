@@ -344,8 +344,8 @@ class Invitation(SurveyCompanyMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     def queue_invite(cls, invitations, reminder=False):
-        """Queue the e-mailing of the invitations (or of a reminder) in
-        tasks of INVITE_BATCH invitations
+        """Queue the e-mailing of the invitations (records or ids), or of a
+        reminder, in tasks of INVITE_BATCH invitations
 
         Each task is one transaction: its invitations are marked sent and
         the task finished in the same commit, and the messages leave after
