@@ -318,18 +318,20 @@ class Distribution(_Analytics):
 
         # The answers of the submitted responses counted by question, option
         # and number: the one pass over the answers, which the rest reads
-        counts = With(query=answer.join(response,
-                condition=answer.response == response.id
-                ).join(question, condition=answer.question == question.id
+        # (joined to the questions of the context rather than tested IN
+        # them: the planner then expects the many answers and hashes the
+        # responses)
+        counts = With(query=questions.join(answer,
+                condition=answer.question == question.id
+                ).join(response, condition=answer.response == response.id
                 ).select(
                     answer.question.as_('question'),
                     question.type.as_('type'),
                     answer.option.as_('option'),
                     answer.number.as_('number'),
                     Count().as_('count'),
-                    where=cls._response_where(response)
-                    & ((answer.option != Null) | (answer.number != Null))
-                    & answer.question.in_(question_ids),
+                    where=where & cls._response_where(response)
+                    & ((answer.option != Null) | (answer.number != Null)),
                     group_by=[
                         answer.question, question.type, answer.option,
                         answer.number]))
@@ -493,7 +495,6 @@ class Result(ScoreMixin, _Analytics):
         response = Response.__table__()
         responded = Response.__table__()
         answer = Answer.__table__()
-        scored = Question.__table__()
 
         surveys = survey.select(survey.id, where=cls._survey_where(survey))
         # The invitations sent in the period and those answered
@@ -530,10 +531,8 @@ class Result(ScoreMixin, _Analytics):
                 question.survey.as_('survey'),
                 *(c.as_(n) for n, c in scores.items()),
                 where=question.type.in_(['nps', 'csat'])
-                & cls._response_where(response)
-                & answer.question.in_(scored.select(scored.id,
-                        where=scored.survey.in_(surveys)
-                        & scored.type.in_(['nps', 'csat']))),
+                & question.survey.in_(surveys)
+                & cls._response_where(response),
                 group_by=[question.survey])
 
         invited = Coalesce(invitations.invited, 0)
