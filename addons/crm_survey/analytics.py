@@ -162,17 +162,23 @@ class _Analytics(ModelSQL, ModelView):
         return where
 
     @classmethod
-    def _response_where(cls, response):
-        "The submitted responses of the context's dates"
+    def _dates_where(cls, column):
+        "The condition of the timestamp column in the context's dates"
         context = Transaction().context
-        where = response.state == 'submitted'
+        where = Literal(True)
         if context.get('from_date'):
-            where &= response.submit_date >= dt.datetime.combine(
+            where &= column >= dt.datetime.combine(
                 context['from_date'], dt.time.min)
         if context.get('to_date'):
-            where &= response.submit_date < dt.datetime.combine(
+            where &= column < dt.datetime.combine(
                 context['to_date'] + dt.timedelta(days=1), dt.time.min)
         return where
+
+    @classmethod
+    def _response_where(cls, response):
+        "The submitted responses of the context's dates"
+        return ((response.state == 'submitted')
+            & cls._dates_where(response.submit_date))
 
     @classmethod
     def _period(cls):
@@ -488,7 +494,6 @@ class Result(ScoreMixin, _Analytics):
         Invitation = pool.get('crm.survey.invitation')
         Response = pool.get('crm.survey.response')
         Answer = pool.get('crm.survey.answer')
-        context = Transaction().context
         survey = Survey.__table__()
         question = Question.__table__()
         invitation = Invitation.__table__()
@@ -498,14 +503,9 @@ class Result(ScoreMixin, _Analytics):
 
         surveys = survey.select(survey.id, where=cls._survey_where(survey))
         # The invitations sent in the period and those answered
-        where = (invitation.sent_date != Null)
-        where &= invitation.survey.in_(surveys)
-        if context.get('from_date'):
-            where &= invitation.sent_date >= dt.datetime.combine(
-                context['from_date'], dt.time.min)
-        if context.get('to_date'):
-            where &= invitation.sent_date < dt.datetime.combine(
-                context['to_date'] + dt.timedelta(days=1), dt.time.min)
+        where = ((invitation.sent_date != Null)
+            & invitation.survey.in_(surveys)
+            & cls._dates_where(invitation.sent_date))
         invitations = invitation.join(responded, 'LEFT',
             condition=(responded.invitation == invitation.id)
             & (responded.state == 'submitted')
