@@ -713,6 +713,7 @@ class Response(metaclass=PoolMeta):
         Answer = pool.get('crm.survey.answer')
         Question = pool.get('crm.survey.question')
         Configuration = pool.get('crm.configuration')
+        IrConfiguration = pool.get('ir.configuration')
         Date = pool.get('ir.date')
         responses = [r for r in responses if r.party and r.survey]
         if not responses:
@@ -746,33 +747,36 @@ class Response(metaclass=PoolMeta):
             type_ = configuration.get_survey_follow_up_type()
             days = configuration.survey_follow_up_days or 0
             to_create = []
-            for response in responses:
-                if response.id not in low or response.id in done:
-                    continue
-                company = response.survey.company
-                with Transaction().set_context(company=company.id):
-                    today = Date.today()
-                questions = {q.id: q for q in response.survey.questions}
-                lines = [
-                    gettext('crm_survey.msg_follow_up_line',
-                        question=questions[q].name, value=int(n))
-                    for q, n in low[response.id]]
-                to_create.append({
-                        'company': company.id,
-                        'type': type_.id,
-                        'summary': gettext(
-                            'crm_survey.msg_follow_up_summary',
-                            survey=response.survey.name,
-                            party=response.party.rec_name),
-                        'description': '\n'.join(lines),
-                        'planned_date': dt.datetime.combine(
-                            today, dt.time(9)),
-                        'deadline': today + dt.timedelta(days=days),
-                        'employee': (
-                            cls._survey_follow_up_employee(response)),
-                        'party': response.party.id,
-                        'resource': str(response),
-                        })
+            # In the language of the company's users, not of the page the
+            # customer answered on
+            with Transaction().set_context(
+                    language=IrConfiguration.get_language()):
+                for response in cls.browse([r.id for r in responses
+                            if r.id in low and r.id not in done]):
+                    company = response.survey.company
+                    with Transaction().set_context(company=company.id):
+                        today = Date.today()
+                    questions = {q.id: q for q in response.survey.questions}
+                    lines = [
+                        gettext('crm_survey.msg_follow_up_line',
+                            question=questions[q].name, value=int(n))
+                        for q, n in low[response.id]]
+                    to_create.append({
+                            'company': company.id,
+                            'type': type_.id,
+                            'summary': gettext(
+                                'crm_survey.msg_follow_up_summary',
+                                survey=response.survey.name,
+                                party=response.party.rec_name),
+                            'description': '\n'.join(lines),
+                            'planned_date': dt.datetime.combine(
+                                today, dt.time(9)),
+                            'deadline': today + dt.timedelta(days=days),
+                            'employee': (
+                                cls._survey_follow_up_employee(response)),
+                            'party': response.party.id,
+                            'resource': str(response),
+                            })
             if to_create:
                 Activity.create(to_create)
 
