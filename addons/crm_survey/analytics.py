@@ -64,7 +64,9 @@ def nps_interval(promoters, passives, detractors):
     worth 1 (promoter), 0 (passive) or -1 (detractor), whose variance is
     p_P + p_D - (p_P - p_D)², so the interval is
     NPS ± 1.96 · 100 · √(var / n), clamped to -100…100."""
-    n = (promoters or 0) + (passives or 0) + (detractors or 0)
+    promoters, passives, detractors = (
+        int(promoters or 0), int(passives or 0), int(detractors or 0))
+    n = promoters + passives + detractors
     if not n:
         return 0, None, None, None
     p_p, p_d = promoters / n, detractors / n
@@ -667,7 +669,9 @@ class Trend(ScoreMixin, _Analytics):
             Min(rows.response).as_('id'),
             *columns,
             Count(rows.response).as_('submitted'),
-            *(Sum(getattr(rows, n)).as_(n) for n in scores),
+            # a sum of bigints is a numeric on PostgreSQL
+            *(getattr(cls, n).sql_cast(Sum(getattr(rows, n))).as_(n)
+                for n in scores),
             group_by=columns)
 
 
