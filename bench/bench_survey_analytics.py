@@ -151,8 +151,12 @@ def insert_responses(database, survey):
                 AND (v.question != %(number)s OR r.id %% 10 != 0)
             """, dict(questions, survey=survey, web=web, shop=shop,
                 polite=polite, on_time=on_time))
-        conn.execute('ANALYZE crm_survey_response')
-        conn.execute('ANALYZE crm_survey_answer')
+        # as autovacuum would: the planner needs the number of questions to
+        # expect the many answers of the survey
+        for table in ['crm_survey', 'crm_survey_question',
+                'crm_survey_question_option', 'crm_survey_invitation',
+                'crm_survey_response', 'crm_survey_answer']:
+            conn.execute(f'ANALYZE {table}')
 
 
 def nps(promoters, passives, detractors):

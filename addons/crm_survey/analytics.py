@@ -64,7 +64,9 @@ def nps_interval(promoters, passives, detractors):
     worth 1 (promoter), 0 (passive) or -1 (detractor), whose variance is
     p_P + p_D - (p_P - p_D)², so the interval is
     NPS ± 1.96 · 100 · √(var / n), clamped to -100…100."""
-    n = (promoters or 0) + (passives or 0) + (detractors or 0)
+    promoters, passives, detractors = (
+        int(promoters or 0), int(passives or 0), int(detractors or 0))
+    n = promoters + passives + detractors
     if not n:
         return 0, None, None, None
     p_p, p_d = promoters / n, detractors / n
@@ -162,17 +164,23 @@ class _Analytics(ModelSQL, ModelView):
         return where
 
     @classmethod
-    def _response_where(cls, response):
-        "The submitted responses of the context's dates"
+    def _dates_where(cls, column):
+        "The condition of the timestamp column in the context's dates"
         context = Transaction().context
-        where = response.state == 'submitted'
+        where = Literal(True)
         if context.get('from_date'):
-            where &= response.submit_date >= dt.datetime.combine(
+            where &= column >= dt.datetime.combine(
                 context['from_date'], dt.time.min)
         if context.get('to_date'):
-            where &= response.submit_date < dt.datetime.combine(
+            where &= column < dt.datetime.combine(
                 context['to_date'] + dt.timedelta(days=1), dt.time.min)
         return where
+
+    @classmethod
+    def _response_where(cls, response):
+        "The submitted responses of the context's dates"
+        return ((response.state == 'submitted')
+            & cls._dates_where(response.submit_date))
 
     @classmethod
     def _period(cls):
@@ -318,18 +326,20 @@ class Distribution(_Analytics):
 
         # The answers of the submitted responses counted by question, option
         # and number: the one pass over the answers, which the rest reads
-        counts = With(query=answer.join(response,
-                condition=answer.response == response.id
-                ).join(question, condition=answer.question == question.id
+        # (joined to the questions of the context rather than tested IN
+        # them: the planner then expects the many answers and hashes the
+        # responses)
+        counts = With(query=questions.join(answer,
+                condition=answer.question == question.id
+                ).join(response, condition=answer.response == response.id
                 ).select(
                     answer.question.as_('question'),
                     question.type.as_('type'),
                     answer.option.as_('option'),
                     answer.number.as_('number'),
                     Count().as_('count'),
-                    where=cls._response_where(response)
-                    & ((answer.option != Null) | (answer.number != Null))
-                    & answer.question.in_(question_ids),
+                    where=where & cls._response_where(response)
+                    & ((answer.option != Null) | (answer.number != Null)),
                     group_by=[
                         answer.question, question.type, answer.option,
                         answer.number]))
@@ -486,25 +496,18 @@ class Result(ScoreMixin, _Analytics):
         Invitation = pool.get('crm.survey.invitation')
         Response = pool.get('crm.survey.response')
         Answer = pool.get('crm.survey.answer')
-        context = Transaction().context
         survey = Survey.__table__()
         question = Question.__table__()
         invitation = Invitation.__table__()
         response = Response.__table__()
         responded = Response.__table__()
         answer = Answer.__table__()
-        scored = Question.__table__()
 
         surveys = survey.select(survey.id, where=cls._survey_where(survey))
         # The invitations sent in the period and those answered
-        where = (invitation.sent_date != Null)
-        where &= invitation.survey.in_(surveys)
-        if context.get('from_date'):
-            where &= invitation.sent_date >= dt.datetime.combine(
-                context['from_date'], dt.time.min)
-        if context.get('to_date'):
-            where &= invitation.sent_date < dt.datetime.combine(
-                context['to_date'] + dt.timedelta(days=1), dt.time.min)
+        where = ((invitation.sent_date != Null)
+            & invitation.survey.in_(surveys)
+            & cls._dates_where(invitation.sent_date))
         invitations = invitation.join(responded, 'LEFT',
             condition=(responded.invitation == invitation.id)
             & (responded.state == 'submitted')
@@ -530,10 +533,8 @@ class Result(ScoreMixin, _Analytics):
                 question.survey.as_('survey'),
                 *(c.as_(n) for n, c in scores.items()),
                 where=question.type.in_(['nps', 'csat'])
-                & cls._response_where(response)
-                & answer.question.in_(scored.select(scored.id,
-                        where=scored.survey.in_(surveys)
-                        & scored.type.in_(['nps', 'csat']))),
+                & question.survey.in_(surveys)
+                & cls._response_where(response),
                 group_by=[question.survey])
 
         invited = Coalesce(invitations.invited, 0)
@@ -668,7 +669,9 @@ class Trend(ScoreMixin, _Analytics):
             Min(rows.response).as_('id'),
             *columns,
             Count(rows.response).as_('submitted'),
-            *(Sum(getattr(rows, n)).as_(n) for n in scores),
+            # a sum of bigints is a numeric on PostgreSQL
+            *(getattr(cls, n).sql_cast(Sum(getattr(rows, n))).as_(n)
+                for n in scores),
             group_by=columns)
 
 
@@ -714,6 +717,7 @@ class Response(metaclass=PoolMeta):
         Answer = pool.get('crm.survey.answer')
         Question = pool.get('crm.survey.question')
         Configuration = pool.get('crm.configuration')
+        IrConfiguration = pool.get('ir.configuration')
         Date = pool.get('ir.date')
         responses = [r for r in responses if r.party and r.survey]
         if not responses:
@@ -747,33 +751,36 @@ class Response(metaclass=PoolMeta):
             type_ = configuration.get_survey_follow_up_type()
             days = configuration.survey_follow_up_days or 0
             to_create = []
-            for response in responses:
-                if response.id not in low or response.id in done:
-                    continue
-                company = response.survey.company
-                with Transaction().set_context(company=company.id):
-                    today = Date.today()
-                questions = {q.id: q for q in response.survey.questions}
-                lines = [
-                    gettext('crm_survey.msg_follow_up_line',
-                        question=questions[q].name, value=int(n))
-                    for q, n in low[response.id]]
-                to_create.append({
-                        'company': company.id,
-                        'type': type_.id,
-                        'summary': gettext(
-                            'crm_survey.msg_follow_up_summary',
-                            survey=response.survey.name,
-                            party=response.party.rec_name),
-                        'description': '\n'.join(lines),
-                        'planned_date': dt.datetime.combine(
-                            today, dt.time(9)),
-                        'deadline': today + dt.timedelta(days=days),
-                        'employee': (
-                            cls._survey_follow_up_employee(response)),
-                        'party': response.party.id,
-                        'resource': str(response),
-                        })
+            # In the language of the company's users, not of the page the
+            # customer answered on
+            with Transaction().set_context(
+                    language=IrConfiguration.get_language()):
+                for response in cls.browse([r.id for r in responses
+                            if r.id in low and r.id not in done]):
+                    company = response.survey.company
+                    with Transaction().set_context(company=company.id):
+                        today = Date.today()
+                    questions = {q.id: q for q in response.survey.questions}
+                    lines = [
+                        gettext('crm_survey.msg_follow_up_line',
+                            question=questions[q].name, value=int(n))
+                        for q, n in low[response.id]]
+                    to_create.append({
+                            'company': company.id,
+                            'type': type_.id,
+                            'summary': gettext(
+                                'crm_survey.msg_follow_up_summary',
+                                survey=response.survey.name,
+                                party=response.party.rec_name),
+                            'description': '\n'.join(lines),
+                            'planned_date': dt.datetime.combine(
+                                today, dt.time(9)),
+                            'deadline': today + dt.timedelta(days=days),
+                            'employee': (
+                                cls._survey_follow_up_employee(response)),
+                            'party': response.party.id,
+                            'resource': str(response),
+                            })
             if to_create:
                 Activity.create(to_create)
 

@@ -1,7 +1,8 @@
 # This file is part of the CRM suite for Tryton.  The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
-"A survey when a ticket is closed"
+"""A survey when a ticket is closed; the responses about tickets in the
+trends of their team"""
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
@@ -75,3 +76,13 @@ class Ticket(metaclass=PoolMeta):
                 'ticket_closed', cls, tickets, {'closed'},
                 lambda t: t.party):
             super().close(tickets)
+
+
+class Trend(metaclass=PoolMeta):
+    __name__ = 'crm.survey.trend'
+
+    @classmethod
+    def _origin_teams(cls):
+        pool = Pool()
+        Ticket = pool.get('crm.ticket')
+        return super()._origin_teams() + [('crm.ticket', Ticket.__table__())]

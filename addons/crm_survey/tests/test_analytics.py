@@ -146,3 +146,36 @@ class SurveyAnalyticsTestCase(unittest.TestCase):
                     (row_a, 5): (2, 2 / 3),
                     (row_b, 1): (2, 1.0),
                     })
+
+    @with_transaction()
+    def test_timeline_rules(self):
+        "The timeline shows a response only to the users of its company"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Timeline = pool.get('crm.timeline')
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        company = create_company()
+        other = create_company("Other")
+        with set_company(company):
+            survey = self._survey()
+            nps, _, _ = survey.questions
+            party, = Party.create([{'name': "Customer"}])
+            response = self._answer(survey, party, {nps.id: 10})
+        group = ModelData.get_id('crm_core', 'group_crm')
+        users = User.create([{
+                    'login': login, 'name': login,
+                    'companies': [('add', [c.id])], 'company': c.id,
+                    'groups': [('add', [group])],
+                    } for login, c in [('a', company), ('b', other)]])
+        for user, seen in zip(users, [True, False]):
+            with Transaction().set_user(user.id), \
+                    Transaction().set_context(
+                        company=user.company.id, _check_access=True):
+                events = Timeline.search([
+                        ('party', '=', party.id),
+                        ('kind', '=', 'survey_response'),
+                        ])
+                self.assertEqual(
+                    [e.resource for e in events],
+                    [response] if seen else [])
