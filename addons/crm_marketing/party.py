@@ -53,3 +53,14 @@ class Party(metaclass=PoolMeta):
                 ], order=[], query=True)
         return [('id', 'in', rfm.select(
                     rfm.party, where=rfm.id.in_(scores)))]
+
+
+class PartyReplace(metaclass=PoolMeta):
+    __name__ = 'party.replace'
+
+    @classmethod
+    def fields_to_replace(cls):
+        # the scores are recomputed from the invoices, which are replaced
+        return super().fields_to_replace() + [
+            ('crm.rfm', 'party'),
+            ]
