@@ -91,6 +91,11 @@ class _SQLiteDate(Function):
     _function = 'DATE'
 
 
+class _SQLiteJulianDay(Function):
+    __slots__ = ()
+    _function = 'JULIANDAY'
+
+
 class _SQLiteStrftime(Function):
     __slots__ = ()
     _function = 'STRFTIME'
@@ -158,6 +163,14 @@ def hours_between(end_column, start_column):
         return (_SQLiteStrftime('%s', end_column)
             - _SQLiteStrftime('%s', start_column)) / 3600.0
     return Extract('EPOCH', end_column - start_column) / 3600
+
+
+def days_between(end_column, start_column):
+    "The whole days from the start to the end date column"
+    if backend.name == 'sqlite':
+        return Cast(_SQLiteJulianDay(end_column)
+            - _SQLiteJulianDay(start_column), 'INTEGER')
+    return end_column - start_column
 
 
 def interval_hours(column):

@@ -22,9 +22,19 @@ class Configuration(metaclass=PoolMeta):
         domain=[('mailing_batch_size', '>', 0)],
         help="How many e-mails of a mailing are sent by one queued task.")
 
+    rfm_window = fields.Integer(
+        "RFM Window", required=True,
+        domain=[('rfm_window', '>', 0)],
+        help="The days of invoices the frequency and the monetary value of "
+        "the RFM scores count (the recency looks at every invoice).")
+
     @classmethod
     def default_mailing_batch_size(cls):
         return 500
+
+    @classmethod
+    def default_rfm_window(cls):
+        return 365
 
     @classmethod
     def validate_fields(cls, configurations, field_names):
