@@ -121,10 +121,14 @@ class SurveyBrowserTest(BrowserTestCase):
         paths = walker.entries(['Surveys'])
         self.assertEqual(sorted(p[1:] for p in paths), sorted([
                     ('Configuration', 'Configuration'),
+                    ('Configuration', 'Triggers'),
                     ('Surveys',),
                     ('Surveys', 'Questions'),
                     ('Invitations',),
                     ('Responses',),
+                    ('Reports', 'Answer Distribution'),
+                    ('Reports', 'Survey Results'),
+                    ('Reports', 'Survey Trends'),
                     ]), paths)
         opened, failures = walker.walk(name=self.id(), paths=paths)
         self.assertFalse(failures, 'screens that do not work:\n' + '\n'.join(
