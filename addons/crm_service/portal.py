@@ -11,7 +11,8 @@ import datetime as dt
 import hashlib
 import secrets
 import urllib.parse
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.text import MIMEText
 
 from sql.aggregate import Count
 
@@ -135,16 +136,18 @@ class Ticket(metaclass=PoolMeta):
         """Send the link of the status page to the address, in the language
         of the transaction"""
         url = self.portal_url(token)
-        message = EmailMessage()
+        # compat32 headers: the folding of email.policy.default drops the
+        # space between two encoded words of a long non-ASCII subject
+        message = MIMEText(gettext(
+                'crm_service.msg_ticket_portal_email_body',
+                number=self.number or '', subject=self.subject, url=url),
+            'plain', 'utf-8')
         from_ = config.get('email', 'from')
         set_from_header(message, from_, from_)
         message['To'] = email
-        message['Subject'] = gettext(
-            'crm_service.msg_ticket_portal_email_subject',
-            number=self.number or '', subject=self.subject)
-        message.set_content(gettext(
-                'crm_service.msg_ticket_portal_email_body',
-                number=self.number or '', subject=self.subject, url=url))
+        message['Subject'] = Header(gettext(
+                'crm_service.msg_ticket_portal_email_subject',
+                number=self.number or '', subject=self.subject), 'utf-8')
         send_message_transactional(message)
 
     @classmethod

@@ -15,7 +15,9 @@ import html
 import re
 import secrets
 import urllib.parse
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 
 from sql import Literal
 from sql.conditionals import Coalesce
@@ -444,17 +446,19 @@ class Invitation(SurveyCompanyMixin, Workflow, ModelSQL, ModelView):
         if '{link}' not in body:
             body += '\n\n{link}'
         address = self.email_address
-        message = EmailMessage()
+        # compat32 headers: the folding of email.policy.default drops the
+        # space between two encoded words ("Петров,как")
+        message = MIMEMultipart('alternative')
         from_ = (Configuration(1).survey_email_from
             or config.get('email', 'from'))
         message['From'] = from_
         message['To'] = format_address(address, values['party'] or None)
-        message['Subject'] = ' '.join(_text_body(subject, values).split())
+        subject = ' '.join(_text_body(subject, values).split())
+        message['Subject'] = Header(subject, 'utf-8')
         message['Content-Language'] = code.replace('_', '-')
-        message.set_content(_text_body(body, values))
-        message.add_alternative(
-            _html_body(body, values, lang, message['Subject']),
-            subtype='html')
+        message.attach(MIMEText(_text_body(body, values), 'plain', 'utf-8'))
+        message.attach(MIMEText(
+                _html_body(body, values, lang, subject), 'html', 'utf-8'))
         send_message_transactional(message, to_addrs=[address])
 
     def reminder_due(self, today):
