@@ -336,12 +336,14 @@ SHARD_SECONDS = {
     ('crm_service', 'postgresql'): 340,
     ('reliability', 'postgresql'): 267,
     ('crm_core', 'sqlite'): 238,
-    ('crm_survey', 'postgresql'): 180,
+    # crm_survey with its e-mail, triggers and analytics: a loaded run of
+    # the same day scaled by its crm_core (1,094 s for 468)
+    ('crm_survey', 'postgresql'): 360,
     ('crm_loyalty', 'postgresql'): 174,
     ('crm_service', 'sqlite'): 162,
     ('crm_loyalty', 'sqlite'): 93,
     ('crm_marketing', 'postgresql'): 84,
-    ('crm_survey', 'sqlite'): 79,
+    ('crm_survey', 'sqlite'): 165,
     ('crm_marketing', 'sqlite'): 36,
     }
 
